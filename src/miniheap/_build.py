@@ -1,0 +1,162 @@
+"""cffi builders: miniheap._native (the C heap and collector) and miniheap._sys (the libc calls of the backends).
+
+Two modules because they are two layers: the collector never calls the kernel, and the system-call
+layer knows nothing of the collector.
+
+Run by setuptools at install time (``cffi_modules`` in setup.py). Out-of-line API mode: cffi generates
+a C extension that is compiled against the real headers, so constants such as ``MAP_FIXED`` and
+``MFD_HUGE_2MB`` come from the system, not from numbers written here.
+
+Environment:
+  MINIHEAP_SANITIZE=1   build the C core with AddressSanitizer and UndefinedBehaviorSanitizer.
+  MINIHEAP_DEBUG=1      build with -O0 -g and assertions on.
+"""
+import glob
+import os
+import re
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NATIVE = os.path.join(HERE, "native")
+
+
+def _api_cdef(header):
+    """The declarations between the cdef markers of a header, which cffi can parse."""
+    with open(header) as f:
+        text = f.read()
+    match = re.search(r"/\* cdef-begin \*/(.*)/\* cdef-end \*/", text, re.S)
+    if match is None:
+        raise RuntimeError(f"{header}: no /* cdef-begin */ ... /* cdef-end */ section")
+    return match.group(1)
+
+
+# The system calls of the backends and the reservation. Each is called from miniheap.syscalls,
+# which records it in strace format. mremap is variadic and shmctl takes a struct, so both go
+# through a two-line C wrapper with a fixed signature.
+SYSCALL_CDEF = """
+void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
+int munmap(void *addr, size_t length);
+int mprotect(void *addr, size_t length, int prot);
+int madvise(void *addr, size_t length, int advice);
+void *mh_sys_mremap(void *old_address, size_t old_size, size_t new_size, int flags, void *new_address);
+int shmget(int key, size_t size, int shmflg);
+void *shmat(int shmid, const void *shmaddr, int shmflg);
+int shmdt(const void *shmaddr);
+int mh_sys_shmctl_rmid(int shmid);
+int memfd_create(const char *name, unsigned int flags);
+int ftruncate(int fd, long length);
+int fallocate(int fd, int mode, long offset, long len);
+int close(int fd);
+void *memcpy(void *dest, const void *src, size_t n);
+void *memset(void *s, int c, size_t n);
+
+#define PROT_NONE ...
+#define PROT_READ ...
+#define PROT_WRITE ...
+#define PROT_EXEC ...
+#define MAP_SHARED ...
+#define MAP_PRIVATE ...
+#define MAP_ANONYMOUS ...
+#define MAP_FIXED ...
+#define MAP_FIXED_NOREPLACE ...
+#define MAP_NORESERVE ...
+#define MAP_HUGETLB ...
+#define MAP_POPULATE ...
+#define MREMAP_MAYMOVE ...
+#define MREMAP_FIXED ...
+#define MADV_REMOVE ...
+#define MADV_DONTNEED ...
+#define MADV_POPULATE_WRITE ...
+#define IPC_PRIVATE ...
+#define IPC_CREAT ...
+#define IPC_RMID ...
+#define SHM_HUGETLB ...
+#define MFD_CLOEXEC ...
+#define MFD_HUGETLB ...
+#define MFD_HUGE_2MB ...
+#define MFD_HUGE_1GB ...
+#define FALLOC_FL_KEEP_SIZE ...
+#define FALLOC_FL_PUNCH_HOLE ...
+"""
+
+SYSCALL_SOURCE = r"""
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sys/mman.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <string.h>
+#include <linux/falloc.h>
+#include <linux/memfd.h>
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+static void *mh_sys_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
+                           void *new_address)
+{
+    return mremap(old_address, old_size, new_size, flags, new_address);
+}
+
+static int mh_sys_shmctl_rmid(int shmid)
+{
+    return shmctl(shmid, IPC_RMID, NULL);
+}
+"""
+
+
+def _native_sources():
+    sources = sorted(glob.glob(os.path.join(NATIVE, "*.c")))
+    sources += sorted(glob.glob(os.path.join(NATIVE, "bench", "*.c")))
+    # cffi wants paths relative to the project root when run from setup.py.
+    root = os.path.dirname(os.path.dirname(HERE))
+    return [os.path.relpath(s, root) for s in sources]
+
+
+def _bench_cdef():
+    header = os.path.join(NATIVE, "bench", "bench.h")
+    return _api_cdef(header) if os.path.exists(header) else ""
+
+
+def _compile_args():
+    args = ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing"]
+    if os.environ.get("MINIHEAP_SANITIZE") == "1":
+        args += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                 "-fno-wrapv", "-UNDEBUG", "-DMH_SANITIZE=1"]
+    elif os.environ.get("MINIHEAP_DEBUG") == "1":
+        args += ["-O0", "-g", "-UNDEBUG"]
+    else:
+        args += ["-O2", "-DNDEBUG"]
+    return args
+
+
+def _link_args():
+    if os.environ.get("MINIHEAP_SANITIZE") == "1":
+        return ["-fsanitize=address,undefined"]
+    return []
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(_api_cdef(os.path.join(NATIVE, "miniheap.h")) + _bench_cdef())
+ffibuilder.set_source(
+    "miniheap._native",
+    '#include "miniheap.h"\n' + ('#include "bench/bench.h"\n' if _bench_cdef() else ""),
+    sources=_native_sources(),
+    include_dirs=[NATIVE],
+    extra_compile_args=_compile_args(),
+    extra_link_args=_link_args(),
+)
+
+sysbuilder = FFI()
+sysbuilder.cdef(SYSCALL_CDEF)
+sysbuilder.set_source("miniheap._sys", SYSCALL_SOURCE, extra_compile_args=["-O2", "-Wall"])
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)
+    sysbuilder.compile(verbose=True)

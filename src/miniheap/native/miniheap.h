@@ -1,0 +1,199 @@
+/*
+ * miniheap.h: the embedder API of the miniheap heap and collector.
+ *
+ * The heap lives in memory that the embedder (Python, or a C benchmark) has
+ * already reserved and mapped: this library never calls the kernel and never
+ * prints. It learns about memory through mh_config (where each view of the
+ * heap is mapped) and asks the embedder to commit or uncommit regions through
+ * callbacks. It reports collections through an event record handed to a
+ * listener.
+ *
+ * Roots are handles: small integers naming slots of a handle table that the
+ * collector updates when objects move. A mutator never holds a raw address
+ * across an allocation or a collection.
+ *
+ * The text between the cdef markers is read by cffi (src/miniheap/_build.py),
+ * so it holds only declarations cffi can parse: no #include, no macros other
+ * than integer #defines.
+ */
+#ifndef MINIHEAP_H
+#define MINIHEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef-begin */
+
+/* A reference as stored in the heap and handed to the embedder: the address
+ * of the object's header in one of the heap's views. In the coloured layout
+ * the view (and so the colour) is selected by high address bits; 0 is null. */
+typedef uint64_t mh_ref;
+
+/* A root: an index into the heap's handle table. */
+typedef int32_t mh_handle;
+
+#define MH_NULL_HANDLE -1        /* a load of a null slot */
+#define MH_ERROR -2              /* the call failed: see mh_last_error() */
+
+/* Error codes kept by mh_last_error(). */
+#define MH_OK 0
+#define MH_E_EXHAUSTED 1         /* no space even after a full collection */
+#define MH_E_COMMIT 2            /* the embedder could not commit a region */
+#define MH_E_TOO_LARGE 3         /* object larger than the heap can ever hold */
+#define MH_E_BAD_HANDLE 4        /* handle released, out of range or never issued */
+#define MH_E_BAD_SLOT 5          /* reference slot index out of range */
+#define MH_E_BAD_CONFIG 6        /* mh_heap_new: inconsistent configuration */
+#define MH_E_NO_MEMORY 7         /* malloc of collector metadata failed */
+
+/* Colours of the coloured layout (ZGC, JDK 11-17). In the single-view layout
+ * every reference has colour MH_COLOR_NONE and the load barrier always takes
+ * its fast path. */
+#define MH_COLOR_MARKED0 0
+#define MH_COLOR_MARKED1 1
+#define MH_COLOR_REMAPPED 2
+#define MH_COLOR_NONE 3
+
+/* Why a collection ran. */
+#define MH_CAUSE_ALLOCATION_FAILURE 0
+#define MH_CAUSE_EXPLICIT 1
+#define MH_CAUSE_PROMOTION_GUARANTEE 2   /* young GC could fail to promote: full instead */
+
+#define MH_GC_YOUNG 0
+#define MH_GC_FULL 1
+
+typedef struct mh_heap mh_heap;
+
+typedef struct mh_gc_event {
+    uint32_t id;                  /* GC(n): 0, 1, 2, ... over young and full */
+    int32_t kind;                 /* MH_GC_YOUNG or MH_GC_FULL */
+    int32_t cause;                /* MH_CAUSE_* */
+    int32_t good_color;           /* after the collection */
+    uint64_t capacity;            /* heap size in bytes */
+    uint64_t used_before, used_after;          /* whole heap */
+    uint64_t eden_before, eden_after;
+    uint64_t survivor_before, survivor_after;  /* the from-survivor */
+    uint64_t old_before, old_after;
+    uint64_t eden_capacity, survivor_capacity, old_capacity;
+    uint64_t objects_copied;
+    uint64_t bytes_copied;        /* all bytes moved by this collection */
+    uint64_t bytes_promoted;      /* bytes moved from young into old */
+    uint64_t bytes_marked;        /* full GC: live bytes found by marking */
+    uint32_t regions_evacuated;   /* full GC: old regions in the evacuation set */
+    uint32_t regions_freed;       /* regions returned to the free list (and uncommitted) */
+    uint32_t cards_scanned;       /* young GC: dirty cards scanned for old-to-young refs */
+    uint32_t tenuring_threshold;  /* the threshold used (may drop on survivor overflow) */
+    uint64_t bytes_by_age[16];    /* young GC: surviving bytes per age after the collection */
+    uint64_t survivor_overflow_bytes; /* young GC: promoted early because to-space was full */
+    uint64_t ns_total;
+    uint64_t ns_roots;            /* roots (handles) */
+    uint64_t ns_cards;            /* young: card scanning */
+    uint64_t ns_mark;             /* full: marking */
+    uint64_t ns_evacuate;         /* copying (young: the Cheney scan; full: evacuation) */
+    uint64_t ns_remap;            /* full: fixing references to moved objects */
+} mh_gc_event;
+
+typedef struct mh_stats {
+    uint64_t young_collections;
+    uint64_t full_collections;
+    uint64_t objects_allocated;
+    uint64_t bytes_allocated;
+    uint64_t bytes_copied;
+    uint64_t bytes_promoted;
+    uint64_t total_pause_ns;
+    uint64_t max_pause_ns;
+    uint64_t loads_fast;          /* load barrier: reference already had the good colour */
+    uint64_t loads_slow;          /* load barrier: bad colour, slow path taken */
+    uint64_t loads_healed;        /* slow path stored a good reference back into the field */
+    uint64_t stores;              /* reference stores through the write barrier */
+    uint64_t handles_live;
+    uint64_t regions_committed;
+    uint64_t commit_failures;
+} mh_stats;
+
+typedef struct mh_config {
+    uint64_t heap_size;           /* bytes: a multiple of region_size */
+    uint64_t region_size;         /* bytes: a power of two, >= 64 KiB (2 MiB suggested) */
+    uint64_t young_size;          /* bytes: eden + two survivors, a multiple of region_size */
+    uint32_t survivor_ratio;      /* eden : one survivor, as -XX:SurvivorRatio (>= 1) */
+    uint32_t tenuring_threshold;  /* promote at this age (0..15), as -XX:MaxTenuringThreshold */
+    int32_t colored;              /* 0: one view at view_base[0]; 1: three views, one per colour */
+    uint32_t max_handles;         /* size of the handle table (roots) */
+    /* Where each view starts. Single view: view_base[0]. Coloured: indexed by
+     * MH_COLOR_MARKED0/1/REMAPPED; each base is one colour bit (e.g. 1<<42,
+     * 1<<43, 1<<44) so a colour is read from the pointer with a mask. */
+    uint64_t view_base[3];
+    /* Make [offset, offset+length) of the heap usable (commit) or give it back
+     * (uncommit). Return 0 on success, -1 on failure (the heap then treats the
+     * region as unavailable). NULL callbacks mean "always committed". */
+    int (*commit)(void *ctx, uint64_t offset, uint64_t length);
+    int (*uncommit)(void *ctx, uint64_t offset, uint64_t length);
+    /* Called after every collection, outside the pause timing. May be NULL. */
+    void (*on_gc)(void *ctx, const mh_gc_event *event);
+    void *ctx;
+} mh_config;
+
+/* Lifecycle. mh_heap_new fills err (NUL-terminated, at most errlen bytes)
+ * and returns NULL when the configuration is inconsistent. */
+mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen);
+void mh_heap_free(mh_heap *heap);
+
+/* The last error of this heap: an MH_E_* code, and a sentence that says
+ * what was wrong and what is allowed. */
+int mh_last_error(mh_heap *heap);
+const char *mh_last_error_message(mh_heap *heap);
+
+/* Allocation: an object of nrefs reference slots (all null) and nbytes of
+ * zeroed payload. Returns a new handle, or MH_ERROR. May collect. */
+mh_handle mh_alloc(mh_heap *heap, uint32_t nrefs, uint32_t nbytes);
+
+/* Handles. */
+mh_handle mh_dup(mh_heap *heap, mh_handle handle);
+int mh_release(mh_heap *heap, mh_handle handle);          /* 0, or MH_ERROR */
+int mh_handle_valid(mh_heap *heap, mh_handle handle);      /* 1 or 0 */
+mh_ref mh_handle_ref(mh_heap *heap, mh_handle handle);     /* 0 when invalid */
+int mh_same(mh_heap *heap, mh_handle a, mh_handle b);      /* same object: 1, 0, or MH_ERROR */
+
+/* Field access, with the barriers. mh_load returns a new handle, or
+ * MH_NULL_HANDLE for a null slot, or MH_ERROR. value may be MH_NULL_HANDLE. */
+mh_handle mh_load(mh_heap *heap, mh_handle object, uint32_t slot);
+int mh_store(mh_heap *heap, mh_handle object, uint32_t slot, mh_handle value);
+/* Replace a handle's referent by the object in one of its slots, without
+ * creating a new handle (a cheap "cursor" for walking lists and trees).
+ * Returns 1 if the slot held an object, 0 if it was null (handle unchanged),
+ * or MH_ERROR. */
+int mh_load_into(mh_heap *heap, mh_handle object, uint32_t slot, mh_handle dest);
+
+/* Shape and payload. The payload pointer is valid only until the next call
+ * that may allocate or collect. */
+int64_t mh_nrefs(mh_heap *heap, mh_handle object);        /* or MH_ERROR */
+int64_t mh_nbytes(mh_heap *heap, mh_handle object);       /* or MH_ERROR */
+uint8_t *mh_payload(mh_heap *heap, mh_handle object);     /* NULL on error */
+int mh_age(mh_heap *heap, mh_handle object);              /* or MH_ERROR */
+/* Which space holds the object: 0 eden, 1 survivor, 2 old, 3 humongous, or MH_ERROR. */
+int mh_space_of(mh_heap *heap, mh_handle object);
+
+/* Collections. full = 0: young; 1: full. Returns 0, or MH_ERROR. */
+int mh_collect(mh_heap *heap, int full);
+
+/* Counters and occupancy. */
+const mh_stats *mh_get_stats(mh_heap *heap);
+uint64_t mh_used(mh_heap *heap);
+uint64_t mh_eden_used(mh_heap *heap);
+uint64_t mh_survivor_used(mh_heap *heap);
+uint64_t mh_old_used(mh_heap *heap);
+int mh_good_color(mh_heap *heap);
+uint32_t mh_region_count(mh_heap *heap);
+/* Region state, for teaching outputs: 0 free, 1 eden, 2 survivor-from,
+ * 3 survivor-to, 4 old, 5 humongous start, 6 humongous continuation;
+ * used bytes through *used. */
+int mh_region_info(mh_heap *heap, uint32_t region, uint64_t *used);
+
+/* Check every invariant (headers, references inside the heap and at object
+ * starts, card marks for old-to-young references, colours). Returns 0 when
+ * all hold; otherwise the number of problems, the first described by
+ * mh_last_error_message(). Never crashes on a corrupt heap it can detect. */
+int mh_verify(mh_heap *heap);
+
+/* cdef-end */
+
+#endif
