@@ -1,0 +1,112 @@
+"""Layouts: where each view of the heap lives in the address space.
+
+* ``none``: one view of the whole heap, in one reservation.
+* ``colored``: three views of the whole heap, one per pointer colour, as ZGC did on x86-64 in JDK 11
+  to 17: Marked0 at ``1 << color_bits``, Marked1 at ``1 << (color_bits + 1)``, Remapped at
+  ``1 << (color_bits + 2)``. An object at heap offset ``o`` is at ``base[colour] | o`` in every view,
+  so a pointer of any colour can be dereferenced as it is.
+* ``young-mirror``: the heap view plus extra views of the young generation (eden and survivors),
+  read-only by default, for example at the fixed address 0x100000 of the 2017 thread's example.
+
+A layout knows reservations and the backend, nothing of the collector; the collector learns only the
+view bases (:attr:`Layout.view_bases`).
+"""
+from .errors import ReservationError
+from .reservation import Reservation
+
+COLOR_NAMES = ("Marked0", "Marked1", "Remapped")
+
+
+class Layout:
+    name = ""
+    colored = False
+
+    def __init__(self, syscalls, backend, config):
+        self.sys, self.backend, self.config = syscalls, backend, config
+        self.reservations = []
+        self.views = []
+        try:
+            self._build()
+        except BaseException:
+            self.close()  # a failure half-way leaves nothing mapped
+            raise
+
+    def _reserve(self, size, at=None, label="heap"):
+        alignment = max(self.backend.granule, self.config.region_size)
+        reservation = Reservation(self.sys, size, at=at, alignment=alignment, label=label)
+        self.reservations.append(reservation)
+        return reservation
+
+    def _view(self, reservation, name, offset, length, writable=True, at=None):
+        addr = reservation.start if at is None else at
+        view = self.backend.map_view(reservation, addr, offset, length, writable, name)
+        self.views.append(view)
+        return view
+
+    def _build(self):
+        raise NotImplementedError
+
+    @property
+    def view_bases(self):
+        """The three bases the collector addresses objects through (all the same in one view)."""
+        base = self.views[0].start
+        return (base, base, base)
+
+    def close(self):
+        for reservation in self.reservations:
+            reservation.close()
+        self.reservations.clear()
+        self.views.clear()
+
+
+class SingleView(Layout):
+    name = "none"
+
+    def _build(self):
+        size = self.config.heap_size
+        self._view(self._reserve(size, at=self.config.reserve_at), "heap", 0, size)
+
+
+class ColoredViews(Layout):
+    name = "colored"
+    colored = True
+
+    def _build(self):
+        size, bits = self.config.heap_size, self.config.color_bits
+        if size > 1 << bits:
+            raise ReservationError(f"heap_size {size} does not fit below the colour bit {bits} "
+                                   f"({1 << bits} bytes): lower heap_size or raise color_bits")
+        for colour, name in enumerate(COLOR_NAMES):
+            base = 1 << (bits + colour)
+            self._view(self._reserve(size, at=base, label=f"{name} view"), name, 0, size)
+
+    @property
+    def view_bases(self):
+        return tuple(v.start for v in self.views)
+
+
+class YoungMirror(Layout):
+    name = "young-mirror"
+
+    def _build(self):
+        size, young = self.config.heap_size, self.config.young_size
+        self._view(self._reserve(size, at=self.config.reserve_at), "heap", 0, size)
+        for i, spec in enumerate(self.config.mirrors, 1):
+            label = f"young mirror {i}"
+            reservation = self._reserve(young, at=spec.address, label=label)
+            self._view(reservation, label, 0, young, writable=spec.writable)
+
+    @property
+    def mirrors(self):
+        return self.views[1:]
+
+
+LAYOUTS = {cls.name: cls for cls in (SingleView, ColoredViews, YoungMirror)}
+
+
+def open_layout(name, syscalls, backend, config):
+    try:
+        cls = LAYOUTS[name]
+    except KeyError:
+        raise ValueError(f"unknown mapping {name!r}: choose one of {', '.join(LAYOUTS)}") from None
+    return cls(syscalls, backend, config)

@@ -1,0 +1,70 @@
+"""Shared test fixtures: which backends work here, and a snapshot of the resources a heap may leak."""
+import os
+
+import pytest
+
+from miniheap import hugepages
+from miniheap.backends import BACKENDS
+from miniheap.syscalls import Syscalls
+
+_probe_cache = {}
+
+
+def probe(name):
+    if name not in _probe_cache:
+        _probe_cache[name] = BACKENDS[name].probe(Syscalls())
+    return _probe_cache[name]
+
+
+def require_backend(name):
+    """Skip unless the backend works here, with the probe's reason (it names vm.nr_hugepages)."""
+    result = probe(name)
+    if not result.works:
+        pytest.skip(f"backend {name} unavailable: {result.why}" + (f" ({result.fix})" if result.fix else ""))
+
+
+@pytest.fixture(params=list(BACKENDS))
+def backend_name(request):
+    require_backend(request.param)
+    return request.param
+
+
+class Resources:
+    """What a heap could leave behind: fds, mappings, SysV segments, huge pages."""
+
+    def __init__(self):
+        self.fds = sorted(os.listdir("/proc/self/fd"))
+        with open("/proc/self/maps") as f:
+            self.maps = len(f.readlines())
+        self.shm = shm_segments()
+        self.huge_free = hugepages.meminfo().get("HugePages_Free", 0)
+
+    def leaks_since(self, before):
+        problems = []
+        if self.fds != before.fds:
+            problems.append(f"fds {before.fds} -> {self.fds}")
+        if self.maps != before.maps:
+            problems.append(f"mappings {before.maps} -> {self.maps}")
+        if self.shm - before.shm:
+            problems.append(f"SysV segments left: {sorted(self.shm - before.shm)}")
+        if self.huge_free != before.huge_free:
+            problems.append(f"free huge pages {before.huge_free} -> {self.huge_free}")
+        return problems
+
+
+def shm_segments(pid=None):
+    """The shmids of segments created by this process (cpid column of /proc/sysvipc/shm)."""
+    pid = pid or os.getpid()
+    ids = set()
+    with open("/proc/sysvipc/shm") as f:
+        header = f.readline().split()
+        for line in f:
+            fields = dict(zip(header, line.split()))
+            if int(fields["cpid"]) == pid:
+                ids.add(int(fields["shmid"]))
+    return ids
+
+
+@pytest.fixture
+def resources():
+    return Resources
