@@ -1,0 +1,675 @@
+"""HeapConfig: every knob of a miniheap heap, validated, with where each value came from.
+
+Values are layered, lowest to highest precedence:
+
+    defaults  <  TOML file ([heap] table)  <  environment (MINIHEAP_*)  <  command-line flags
+
+`HeapConfig(...)` checks a configuration; `HeapConfig.load(...)` builds one from
+those layers and remembers the source of every field, so an error (or
+`describe()`) can say "this came from MINIHEAP_HEAP_SIZE" instead of leaving
+the reader to guess. Every error is a ConfigError: one line naming the source,
+the bad value, what is allowed, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import attrs
+from attrs import field, frozen
+
+from miniheap.sizes import MIB, KIB, format_size, parse_size
+
+# Names shared with the miniheap.backends registry: keep the two in step.
+BACKENDS = ("shm-mremap", "anon-mremap", "memfd", "memfd-hugetlb")
+MAPPINGS = ("none", "colored", "young-mirror")
+GC_LOG_LEVELS = ("off", "gc", "gc*")
+
+PAGE_SIZE = 4096
+# Smallest region: below this, per-region metadata outweighs the region.
+MIN_REGION_SIZE = 64 * KIB
+# memfd-hugetlb maps whole huge pages, so regions and fixed addresses must align to one.
+HUGE_PAGE_SIZE = 2 * MIB
+# x86-64 user space ends at 128 TiB (47 bits) with 4-level page tables.
+USER_ADDRESS_LIMIT = 1 << 47
+COLOR_BITS_RANGE = (32, 44)
+MAX_TENURING_THRESHOLD = 15  # the object header keeps the age in 4 bits
+ENV_PREFIX = "MINIHEAP_"
+CONFIG_ENV = "MINIHEAP_CONFIG"  # a TOML file to read when load() gets no path
+TOML_TABLE = "heap"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong. The message is one line: where, what, allowed, fix."""
+
+    def __init__(self, problem: str, fields: tuple[str, ...] = (), where: str = ""):
+        self.problem = " ".join(problem.split("\n"))
+        self.fields = fields
+        self.where = where
+        super().__init__(f"{where}: {self.problem}" if where else self.problem)
+
+    def located(self, where: str) -> ConfigError:
+        return ConfigError(self.problem, self.fields, where)
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+# --------------------------------------------------------------------------- mirrors
+
+
+@frozen
+class MirrorSpec:
+    """One extra view of the young generation: where (None = kernel's choice) and whether writable."""
+
+    address: int | None
+    writable: bool
+
+    FORM = "ADDRESS:PROT where ADDRESS is auto or hex like 0x100000 and PROT is r or rw"
+
+    @classmethod
+    def parse(cls, text: str) -> MirrorSpec:
+        if not isinstance(text, str):
+            raise ConfigError(f"mirrors entry {text!r} is a {_type_name(text)}: write a string, {cls.FORM}", ("mirrors",))
+        parts = text.strip().split(":")
+        if len(parts) != 2:
+            raise ConfigError(f"mirrors entry {text!r} is not {cls.FORM} (e.g. auto:r, 0x100000:rw)", ("mirrors",))
+        address_text, prot = (p.strip().lower() for p in parts)
+        if prot not in ("r", "rw"):
+            raise ConfigError(f"mirrors entry {text!r} has protection {prot!r}: allowed are r (read-only) or rw", ("mirrors",))
+        return cls(_mirror_address(text, address_text), prot == "rw")
+
+    def __str__(self) -> str:
+        where = "auto" if self.address is None else hex(self.address)
+        return f"{where}:{'rw' if self.writable else 'r'}"
+
+
+def _mirror_address(text: str, address_text: str) -> int | None:
+    if address_text == "auto":
+        return None
+    if not re.fullmatch(r"0x[0-9a-f]+", address_text):
+        raise ConfigError(f"mirrors entry {text!r} has address {address_text!r}: write auto or a hex address such as 0x100000", ("mirrors",))
+    address = int(address_text, 16)
+    if address == 0:
+        raise ConfigError(f"mirrors entry {text!r}: address 0x0 cannot be mapped (it is below vm.mmap_min_addr); use auto or e.g. 0x100000", ("mirrors",))
+    if address % PAGE_SIZE:
+        raise ConfigError(
+            f"mirrors entry {text!r}: address {address:#x} is not page aligned; use a multiple of {PAGE_SIZE:#x}, "
+            f"e.g. {address - address % PAGE_SIZE:#x}",
+            ("mirrors",),
+        )
+    return address
+
+
+def _to_mirrors(value: object) -> tuple[MirrorSpec, ...]:
+    # A string is a comma-separated list, so env vars and flags can carry several mirrors.
+    if isinstance(value, str):
+        items = [item for item in value.split(",") if item.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ConfigError(
+            f"mirrors must be a list of strings like [\"auto:r\", \"0x100000:rw\"] (or one comma-separated string), got {_type_name(value)} {value!r}",
+            ("mirrors",),
+        )
+    return tuple(item if isinstance(item, MirrorSpec) else MirrorSpec.parse(item) for item in items)
+
+
+# --------------------------------------------------------------------------- converters
+
+
+def _to_size(name: str):
+    def convert(value: object) -> int:
+        try:
+            return parse_size(value)  # type: ignore[arg-type]
+        except ValueError as error:
+            raise ConfigError(f"{name} {error}", (name,)) from None
+
+    return convert
+
+
+def _to_int(name: str, example: int):
+    def convert(value: object) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9][0-9_]*\s*", value):
+            return int(value)
+        raise ConfigError(f"{name} {value!r} is not a whole number ({_type_name(value)}): write digits, e.g. {name} = {example}", (name,))
+
+    return convert
+
+
+def _to_address(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("", "none", "auto"):
+            return None
+        if re.fullmatch(r"0x[0-9a-f]+|[0-9]+", text):
+            return int(text, 0)
+    raise ConfigError(f"reserve_at {value!r} is not an address: write none (the kernel chooses) or hex such as 0x200000000000", ("reserve_at",))
+
+
+def _to_str(name: str, example: str):
+    def convert(value: object) -> str:
+        if isinstance(value, str):
+            return value.strip()
+        raise ConfigError(f"{name} must be a string such as {example!r}, got {_type_name(value)} {value!r}", (name,))
+
+    return convert
+
+
+# --------------------------------------------------------------------------- validators
+
+
+def _one_of(allowed: tuple[str, ...]):
+    def check(instance: object, attribute: attrs.Attribute, value: str) -> None:
+        if value not in allowed:
+            raise ConfigError(
+                f"{attribute.name} {value!r} is not one of {', '.join(allowed)}{_suggest(value, allowed)}",
+                (attribute.name,),
+            )
+
+    return check
+
+
+def _in_range(low: int, high: int, why: str = ""):
+    def check(instance: object, attribute: attrs.Attribute, value: int) -> None:
+        if not low <= value <= high:
+            reason = f" ({why})" if why else ""
+            raise ConfigError(
+                f"{attribute.name} {value} is out of range: allowed {low}..{high}{reason}; set {attribute.name} within it",
+                (attribute.name,),
+            )
+
+    return check
+
+
+def _check_region_size(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if value < MIN_REGION_SIZE or value & (value - 1):
+        raise ConfigError(
+            f"region_size {format_size(value)} must be a power of two of at least {format_size(MIN_REGION_SIZE)}: "
+            f"use e.g. 64K, 1M or 2M (2M matches a huge page)",
+            ("region_size",),
+        )
+
+
+def _check_positive_size(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if value <= 0:
+        raise ConfigError(f"{attribute.name} is 0: give a positive size such as 64M", (attribute.name,))
+
+
+def _check_gc_log(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    parse_gc_log(value)
+
+
+def _check_reserve_at(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
+    if value is not None and (value <= 0 or value % PAGE_SIZE):
+        raise ConfigError(
+            f"reserve_at {value:#x} must be a positive multiple of the page size {PAGE_SIZE:#x}: e.g. 0x200000000000, or none",
+            ("reserve_at",),
+        )
+
+
+_GC_LOG_RE = re.compile(r"(?P<level>off|gc\*?)(?::file=(?P<path>.*))?")
+
+
+def parse_gc_log(spec: str) -> tuple[str, str | None]:
+    """Split a gc_log value into (level, file path or None); "gc*:file=gc.log" -> ("gc*", "gc.log")."""
+    match = _GC_LOG_RE.fullmatch(spec)
+    allowed = "off, gc, gc*, gc:file=PATH or gc*:file=PATH (as the JDK's -Xlog:gc*:file=PATH)"
+    if match is None:
+        raise ConfigError(f"gc_log {spec!r} is not a log setting: allowed are {allowed}", ("gc_log",))
+    path = match["path"]
+    if path is not None and match["level"] == "off":
+        raise ConfigError(f"gc_log {spec!r} turns logging off but names a file: drop ':file=...' or use gc:file=PATH", ("gc_log",))
+    if path is not None and not path.strip():
+        raise ConfigError(f"gc_log {spec!r} has an empty file name: write e.g. gc:file=gc.log", ("gc_log",))
+    return match["level"], path
+
+
+# --------------------------------------------------------------------------- the configuration
+
+
+def _meta(help_text: str, metavar: str) -> dict:
+    return {"help": help_text, "metavar": metavar}
+
+
+@frozen
+class HeapConfig:
+    """A complete, consistent heap configuration. Build one directly or with HeapConfig.load()."""
+
+    backend: str = field(
+        default="memfd",
+        converter=_to_str("backend", "memfd"),
+        validator=_one_of(BACKENDS),
+        metadata=_meta("where physical pages come from and how a second view is made", "|".join(BACKENDS)),
+    )
+    mapping: str = field(
+        default="none",
+        converter=_to_str("mapping", "none"),
+        validator=_one_of(MAPPINGS),
+        metadata=_meta("views of the heap: one, three coloured (ZGC), or extra young-generation mirrors", "|".join(MAPPINGS)),
+    )
+    heap_size: int = field(
+        default=64 * MIB,
+        converter=_to_size("heap_size"),
+        validator=_check_positive_size,
+        metadata=_meta("whole heap (young + old), a multiple of region_size", "SIZE"),
+    )
+    young_size: int = field(
+        default=16 * MIB,
+        converter=_to_size("young_size"),
+        validator=_check_positive_size,
+        metadata=_meta("young generation: eden + two survivors, a multiple of region_size", "SIZE"),
+    )
+    region_size: int = field(
+        default=2 * MIB,
+        converter=_to_size("region_size"),
+        validator=_check_region_size,
+        metadata=_meta("granule of mapping and collection: a power of two >= 64K", "SIZE"),
+    )
+    survivor_ratio: int = field(
+        default=6,
+        converter=_to_int("survivor_ratio", 6),
+        validator=_in_range(1, 1 << 20, "eden is this many times one survivor"),
+        metadata=_meta("eden : one survivor space, as -XX:SurvivorRatio", "N"),
+    )
+    tenuring_threshold: int = field(
+        default=7,
+        converter=_to_int("tenuring_threshold", 7),
+        validator=_in_range(0, MAX_TENURING_THRESHOLD, "the age field has 4 bits"),
+        metadata=_meta("promote objects that survived this many young collections, as -XX:MaxTenuringThreshold", "0..15"),
+    )
+    max_handles: int = field(
+        default=1 << 20,
+        converter=_to_int("max_handles", 1 << 20),
+        validator=_in_range(1, (1 << 31) - 1, "handles are 32-bit signed indices"),
+        metadata=_meta("size of the handle table (the roots)", "N"),
+    )
+    color_bits: int = field(
+        default=42,
+        converter=_to_int("color_bits", 42),
+        validator=_in_range(*COLOR_BITS_RANGE, "the three views need bits color_bits..color_bits+2 below 2^47"),
+        metadata=_meta("colored mapping: Marked0 view at 1<<N, Marked1 at 1<<N+1, Remapped at 1<<N+2", "32..44"),
+    )
+    mirrors: tuple[MirrorSpec, ...] = field(
+        default=("auto:r",),
+        converter=_to_mirrors,
+        metadata=_meta("young-mirror mapping: extra views, each ADDRESS:PROT (auto|0xHEX : r|rw)", "A:P[,A:P...]"),
+    )
+    reserve_at: int | None = field(
+        default=None,
+        converter=_to_address,
+        validator=_check_reserve_at,
+        metadata=_meta("address of the heap's reservation (hex), or none for the kernel's choice", "ADDR"),
+    )
+    gc_log: str = field(
+        default="gc",
+        converter=_to_str("gc_log", "gc"),
+        validator=_check_gc_log,
+        metadata=_meta("GC log: off, gc (one line per pause), gc* (details); add :file=PATH to write a file", "off|gc|gc*[:file=PATH]"),
+    )
+
+    def __attrs_post_init__(self) -> None:
+        # Field validators have run; these checks need several fields at once.
+        _check_region_multiples(self)
+        _check_generations(self)
+        _check_color_fit(self)
+        _check_hugetlb_alignment(self)
+        _check_address_space(self)
+        _check_mirrors(self)
+
+    # Derived figures, so other modules need not repeat the arithmetic.
+    @property
+    def region_count(self) -> int:
+        return self.heap_size // self.region_size
+
+    @property
+    def young_regions(self) -> int:
+        return self.young_size // self.region_size
+
+    @property
+    def survivor_regions(self) -> int:
+        return self.young_regions // (self.survivor_ratio + 2)
+
+    @property
+    def eden_regions(self) -> int:
+        return self.young_regions - 2 * self.survivor_regions
+
+    @property
+    def old_regions(self) -> int:
+        return self.region_count - self.young_regions
+
+    @property
+    def color_view_bases(self) -> tuple[int, int, int]:
+        """Marked0, Marked1, Remapped view bases (as MH_COLOR_MARKED0/1/REMAPPED)."""
+        return (1 << self.color_bits, 1 << (self.color_bits + 1), 1 << (self.color_bits + 2))
+
+    @property
+    def gc_log_level(self) -> str:
+        return parse_gc_log(self.gc_log)[0]
+
+    @property
+    def gc_log_file(self) -> str | None:
+        return parse_gc_log(self.gc_log)[1]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, env: Mapping[str, str] = os.environ, cli: Mapping[str, object] | argparse.Namespace | None = None) -> LoadedConfig:
+        """Layer defaults < TOML file < environment < command line, and record each field's source."""
+        return _load(cls, path, env, cli)
+
+    @classmethod
+    def from_args(cls, namespace: argparse.Namespace, env: Mapping[str, str] = os.environ) -> LoadedConfig:
+        """Load with the flags that add_arguments() defined (including --config)."""
+        return cls.load(getattr(namespace, "config", None), env, cli_overrides(namespace))
+
+    def to_toml(self) -> str:
+        """This configuration as a TOML file that load() reads back to an equal config."""
+        lines = [f"[{TOML_TABLE}]"]
+        for attribute in attrs.fields(type(self)):
+            lines.append(f"{attribute.name} = {_toml_value(attribute.name, getattr(self, attribute.name))}")
+        return "\n".join(lines) + "\n"
+
+    def describe(self) -> str:
+        return LoadedConfig(self, {}).describe()
+
+
+FIELD_NAMES = tuple(a.name for a in attrs.fields(HeapConfig))
+
+
+# --------------------------------------------------------------------------- cross-field checks
+
+
+def _check_region_multiples(c: HeapConfig) -> None:
+    for name in ("heap_size", "young_size"):
+        size = getattr(c, name)
+        if size % c.region_size == 0:
+            continue
+        bare = " (a bare number counts bytes: write e.g. \"64M\")" if size < c.region_size else ""
+        down, up = size // c.region_size * c.region_size, (size // c.region_size + 1) * c.region_size
+        nearest = f"{format_size(down)} or {format_size(up)}" if down else format_size(up)
+        raise ConfigError(
+            f"{name} {format_size(size)} is not a multiple of region_size {format_size(c.region_size)}{bare}: use {nearest}, or change region_size",
+            (name, "region_size"),
+        )
+
+
+def _check_generations(c: HeapConfig) -> None:
+    if c.young_size >= c.heap_size:
+        raise ConfigError(
+            f"young_size {format_size(c.young_size)} leaves no old generation in heap_size {format_size(c.heap_size)}: "
+            f"young_size must be at most heap_size minus one region ({format_size(c.heap_size - c.region_size)})",
+            ("young_size", "heap_size"),
+        )
+    if c.survivor_regions < 1:
+        need = (c.survivor_ratio + 2) * c.region_size
+        ratio_fix = f" or lower survivor_ratio to {c.young_regions - 2}" if c.young_regions >= 3 else ""
+        raise ConfigError(
+            f"young_size {format_size(c.young_size)} ({c.young_regions} regions of {format_size(c.region_size)}) cannot hold eden plus two "
+            f"survivors at survivor_ratio {c.survivor_ratio}, which needs {c.survivor_ratio + 2} regions: raise young_size to {format_size(need)}{ratio_fix}",
+            ("young_size", "survivor_ratio", "region_size"),
+        )
+
+
+def _check_color_fit(c: HeapConfig) -> None:
+    if c.mapping != "colored":
+        return
+    base = 1 << c.color_bits
+    if c.heap_size >= base:
+        raise ConfigError(
+            f"heap_size {format_size(c.heap_size)} does not fit below the colour bit {c.color_bits} ({format_size(base)}): lower heap_size or raise color_bits",
+            ("heap_size", "color_bits"),
+        )
+
+
+def _check_hugetlb_alignment(c: HeapConfig) -> None:
+    if c.backend != "memfd-hugetlb":
+        return
+    if c.region_size % HUGE_PAGE_SIZE:
+        raise ConfigError(
+            f"backend memfd-hugetlb maps whole {format_size(HUGE_PAGE_SIZE)} huge pages, but region_size is {format_size(c.region_size)}: "
+            f"set region_size to 2M (or a larger power of two)",
+            ("region_size", "backend"),
+        )
+    fixed = [("reserve_at", c.reserve_at)] if c.reserve_at is not None else []
+    if c.mapping == "young-mirror":
+        fixed += [("mirrors", m.address) for m in c.mirrors if m.address is not None]
+    for name, address in fixed:
+        if address % HUGE_PAGE_SIZE:
+            raise ConfigError(
+                f"{name} address {address:#x} is not aligned to a {format_size(HUGE_PAGE_SIZE)} huge page, which backend memfd-hugetlb needs: "
+                f"use a multiple of {HUGE_PAGE_SIZE:#x} such as {address - address % HUGE_PAGE_SIZE + HUGE_PAGE_SIZE:#x}",
+                (name, "backend"),
+            )
+
+
+def _check_address_space(c: HeapConfig) -> None:
+    if c.reserve_at is not None and c.reserve_at + c.heap_size > USER_ADDRESS_LIMIT:
+        raise ConfigError(
+            f"reserve_at {c.reserve_at:#x} + heap_size {format_size(c.heap_size)} ends beyond user space ({USER_ADDRESS_LIMIT:#x}, 128T): "
+            f"choose a lower reserve_at or none",
+            ("reserve_at", "heap_size"),
+        )
+
+
+def _check_mirrors(c: HeapConfig) -> None:
+    if c.mapping != "young-mirror":
+        return
+    if not c.mirrors:
+        raise ConfigError("mirrors is empty but mapping young-mirror needs at least one mirror: e.g. mirrors = [\"auto:r\"]", ("mirrors", "mapping"))
+    ranges = [(m.address, m.address + c.young_size, str(m)) for m in c.mirrors if m.address is not None]
+    if c.reserve_at is not None:
+        ranges.append((c.reserve_at, c.reserve_at + c.heap_size, f"the heap reservation at {c.reserve_at:#x}"))
+    for start, end, label in ranges:
+        if end > USER_ADDRESS_LIMIT:
+            raise ConfigError(f"mirror {label} ends at {end:#x}, beyond user space ({USER_ADDRESS_LIMIT:#x}): choose a lower address or auto", ("mirrors",))
+    _check_overlaps(ranges, c.young_size)
+
+
+def _check_overlaps(ranges: list[tuple[int, int, str]], young_size: int) -> None:
+    ordered = sorted(ranges)
+    for (a_start, a_end, a_label), (b_start, _, b_label) in zip(ordered, ordered[1:]):
+        if b_start < a_end:
+            raise ConfigError(
+                f"mirror ranges overlap: {a_label} covers {a_start:#x}..{a_end:#x} (young_size {format_size(young_size)}) "
+                f"and {b_label} starts at {b_start:#x}: move one mirror to {a_end:#x} or beyond, or use auto",
+                ("mirrors", "young_size"),
+            )
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+@frozen
+class Source:
+    """Where one field's value came from."""
+
+    kind: str  # "default" | "file" | "env" | "cli"
+    name: str = ""  # file path, environment variable or flag
+    key: str = ""  # for a file: the key inside the [heap] table
+
+    def __str__(self) -> str:
+        return "default" if self.kind == "default" else f"{self.kind}:{self.name}"
+
+    def where(self, field_name: str) -> str:
+        """Phrase for an error message: which file key, variable or flag to go and fix."""
+        if self.kind == "file":
+            return f"{self.name} [{TOML_TABLE}] {self.key}"
+        if self.kind == "env":
+            return f"environment variable {self.name}"
+        if self.kind == "cli":
+            return f"flag {self.name}"
+        return f"default {field_name}"
+
+
+DEFAULT_SOURCE = Source("default")
+
+
+@frozen
+class LoadedConfig:
+    """A HeapConfig together with the source of each of its fields."""
+
+    config: HeapConfig
+    sources: Mapping[str, Source] = field(converter=dict)
+
+    def source_of(self, name: str) -> str:
+        """'default', 'file:PATH', 'env:MINIHEAP_X' or 'cli:--flag'."""
+        if name not in FIELD_NAMES:
+            raise ConfigError(f"{name!r} is not a configuration key: valid keys are {', '.join(FIELD_NAMES)}{_suggest(name, FIELD_NAMES)}")
+        return str(self.sources.get(name, DEFAULT_SOURCE))
+
+    def describe(self) -> str:
+        """An aligned table: key, value, source."""
+        rows = [("key", "value", "source")]
+        for name in FIELD_NAMES:
+            rows.append((name, format_value(name, getattr(self.config, name)), self.source_of(name)))
+        widths = [max(len(row[i]) for row in rows) for i in range(2)]
+        return "\n".join(f"{k:<{widths[0]}}  {v:<{widths[1]}}  {s}".rstrip() for k, v, s in rows)
+
+
+def format_provenance(loaded: LoadedConfig) -> str:
+    return loaded.describe()
+
+
+def format_value(name: str, value: object) -> str:
+    """A field's value as a person would write it in a file or flag."""
+    if name in ("heap_size", "young_size", "region_size"):
+        return format_size(value)  # type: ignore[arg-type]
+    if name == "reserve_at":
+        return "none" if value is None else hex(value)  # type: ignore[arg-type]
+    if name == "mirrors":
+        return ",".join(str(m) for m in value)  # type: ignore[union-attr]
+    return str(value)
+
+
+def _toml_value(name: str, value: object) -> str:
+    if name == "mirrors":
+        return "[" + ", ".join(f'"{m}"' for m in value) + "]"  # type: ignore[union-attr]
+    if isinstance(value, int) and name not in ("heap_size", "young_size", "region_size", "reserve_at"):
+        return str(value)
+    return f'"{format_value(name, value)}"'
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _load(cls: type[HeapConfig], path, env: Mapping[str, str], cli) -> LoadedConfig:
+    values: dict[str, object] = {}
+    sources: dict[str, Source] = {}
+    if path is None and env.get(CONFIG_ENV):
+        path = env[CONFIG_ENV]
+    if path is not None:
+        for key, value in read_toml(path).items():
+            values[key], sources[key] = value, Source("file", str(path), key)
+    for name in FIELD_NAMES:
+        variable = ENV_PREFIX + name.upper()
+        # An empty variable (MINIHEAP_BACKEND= cmd) means "not set", as most tools treat it.
+        if env.get(variable):
+            values[name], sources[name] = env[variable], Source("env", variable)
+    overrides = cli_overrides(cli) if isinstance(cli, argparse.Namespace) else dict(cli or {})
+    for name, value in overrides.items():
+        if name not in FIELD_NAMES:
+            raise ConfigError(f"unknown command-line override {name!r}: valid keys are {', '.join(FIELD_NAMES)}{_suggest(name, FIELD_NAMES)}")
+        values[name], sources[name] = value, Source("cli", flag_of(name))
+    try:
+        return LoadedConfig(cls(**values), sources)
+    except ConfigError as error:
+        raise error.located(_where(error.fields, sources)) from None
+
+
+def _where(fields: tuple[str, ...], sources: Mapping[str, Source]) -> str:
+    # Name the sources the user set first: those are the ones to fix.
+    ordered = sorted(fields, key=lambda f: f not in sources)
+    return " and ".join(sources.get(f, DEFAULT_SOURCE).where(f) for f in ordered)
+
+
+def read_toml(path: str | os.PathLike) -> dict[str, object]:
+    """The [heap] table of a TOML file, checked for unknown keys. Values are not yet converted."""
+    document = _parse_toml_file(Path(path))
+    for key, value in document.items():
+        if key == TOML_TABLE:
+            continue
+        if key in FIELD_NAMES:
+            raise ConfigError(f"{path}: key {key!r} is at the top level, but miniheap reads keys from the [{TOML_TABLE}] table: put a [{TOML_TABLE}] line above it")
+        raise ConfigError(f"{path}: unknown top-level key {key!r}: the file may hold only a [{TOML_TABLE}] table{_suggest(key, [TOML_TABLE])}")
+    table = document.get(TOML_TABLE, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: '{TOML_TABLE}' must be a table ([{TOML_TABLE}] followed by key = value lines), got {_type_name(table)}")
+    for key in table:
+        if key not in FIELD_NAMES:
+            raise ConfigError(f"{path} [{TOML_TABLE}] {key}: unknown key; valid keys are {', '.join(FIELD_NAMES)}{_suggest(key, FIELD_NAMES)}")
+    return dict(table)
+
+
+_TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+
+
+def _parse_toml_file(path: Path) -> dict:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist: check the path (absolute, or relative to {os.getcwd()})") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read ({error.strerror}): check its permissions") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path} is not UTF-8 text (bad byte at offset {error.start}): save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(_toml_syntax_message(path, str(error))) from None
+
+
+def _toml_syntax_message(path: Path, message: str) -> str:
+    position = _TOML_POSITION_RE.search(message)
+    reason = _TOML_POSITION_RE.sub("", message)
+    hint = 'TOML wants key = value, with strings in quotes, e.g. heap_size = "64M"'
+    if position is None:
+        return f"{path}: TOML syntax error: {reason}; {hint}"
+    line, column = position.groups()
+    return f"{path}:{line}:{column}: TOML syntax error at line {line}, column {column}: {reason}; {hint}"
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def flag_of(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser, config_flag: bool = True) -> None:
+    """Give a CLI --config and one flag per field (--backend, --heap-size, ...)."""
+    group = parser.add_argument_group("heap configuration", "precedence: defaults < --config file < MINIHEAP_* environment < these flags")
+    if config_flag:
+        group.add_argument("--config", metavar="PATH", default=None, help=f"TOML file with a [{TOML_TABLE}] table (default: ${CONFIG_ENV})")
+    defaults = HeapConfig()
+    for attribute in attrs.fields(HeapConfig):
+        default = format_value(attribute.name, getattr(defaults, attribute.name))
+        # default=None, so cli_overrides can tell "not given" from "given the default value".
+        group.add_argument(
+            flag_of(attribute.name),
+            dest=attribute.name,
+            default=None,
+            metavar=attribute.metadata["metavar"],
+            help=f"{attribute.metadata['help']} (default: {default.replace('%', '%%')})",
+        )
+
+
+def cli_overrides(namespace: argparse.Namespace) -> dict[str, object]:
+    """The fields given on the command line, for HeapConfig.load(cli=...)."""
+    return {name: value for name in FIELD_NAMES if (value := getattr(namespace, name, None)) is not None}
