@@ -1,0 +1,274 @@
+"""GC log format tests.
+
+The fixtures in tests/data are real JDK 17 output, made with SerialGcFixture.java
+(the commands are at the top of that file):
+  serialgc-jdk17.log         -Xlog:gc
+  serialgc-jdk17-gcstar.log  -Xlog:gc*,gc+age=trace
+"""
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from miniheap.config import HeapConfig
+from miniheap.gclog import JDK_GC_LINE_RE, GCLog, Pause, parse_gc_line, parse_jvm_log
+from miniheap.sizes import KIB, MIB
+
+DATA = Path(__file__).resolve().parent / "data"
+SERIAL = (DATA / "serialgc-jdk17.log").read_text()
+SERIAL_STAR = (DATA / "serialgc-jdk17-gcstar.log").read_text()
+
+
+class FakeClock:
+    def __init__(self, now=0.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def young_event(**overrides):
+    ages = [0] * 16
+    ages[1], ages[2] = 1_000_000, 500_000
+    event = dict(
+        id=0, kind=0, cause=0, good_color=3,
+        capacity=64 * MIB, used_before=12 * MIB + 345 * KIB, used_after=3 * MIB + 900 * KIB,
+        eden_before=12 * MIB, eden_after=0, survivor_before=345 * KIB, survivor_after=1500 * KIB,
+        old_before=0, old_after=2400 * KIB,
+        eden_capacity=12 * MIB, survivor_capacity=2 * MIB, old_capacity=48 * MIB,
+        objects_copied=1234, bytes_copied=3900 * KIB, bytes_promoted=2400 * KIB, bytes_marked=0,
+        regions_evacuated=0, regions_freed=6, cards_scanned=17, tenuring_threshold=7,
+        bytes_by_age=ages, survivor_overflow_bytes=0,
+        ns_total=1_234_000, ns_roots=10_000, ns_cards=20_000, ns_mark=0, ns_evacuate=1_100_000, ns_remap=0,
+    )
+    event.update(overrides)
+    return event
+
+
+def full_event(**overrides):
+    base = young_event(
+        id=2, kind=1, cause=1, good_color=2, used_before=40 * MIB, used_after=17 * MIB,
+        bytes_marked=17 * MIB, regions_evacuated=5, regions_freed=11, cards_scanned=0,
+        bytes_by_age=[0] * 16, ns_total=5_212_000, ns_mark=2_000_000, ns_evacuate=2_500_000, ns_remap=600_000,
+    )
+    base.update(overrides)
+    return base
+
+
+def log_lines(level, *events, at=0.052, config=None):
+    out, clock = io.StringIO(), FakeClock(at)
+    log = GCLog(level, out, start=0.0, clock=clock)
+    if config is not None:
+        log.log_start(config)
+    for event in events:
+        log.log_event(event)
+    return out.getvalue().splitlines()
+
+
+# ------------------------------------------------------------------- the info line
+
+
+def test_young_pause_line_is_exactly_the_jdk_format():
+    assert log_lines("gc", young_event()) == [
+        "[0.052s][info][gc] GC(0) Pause Young (Allocation Failure) 12M->3M(64M) 1.234ms"
+    ]
+
+
+def test_explicit_full_pause_says_system_gc():
+    assert log_lines("gc", full_event(), at=0.113) == [
+        "[0.113s][info][gc] GC(2) Pause Full (System.gc()) 40M->17M(64M) 5.212ms"
+    ]
+
+
+def test_promotion_guarantee_is_printed_as_the_jdk_does():
+    # JDK 17 SerialGC names a full collection forced by the promotion guarantee
+    # "Allocation Failure" (see GC(23)/GC(24) in the gc* fixture).
+    lines = log_lines("gc*", full_event(cause=2))
+    assert "GC(2) Pause Full (Allocation Failure) 40M->17M(64M) 5.212ms" in lines[-1]
+    assert any("[gc,promotion" in line and "Promotion guarantee" in line for line in lines)
+
+
+def test_fixture_shows_system_gc_and_promotion_failure_causes():
+    causes = {(p.kind, p.cause) for p in parse_jvm_log(SERIAL)}
+    assert causes == {("young", "Allocation Failure"), ("full", "System.gc()"), ("full", "Allocation Failure")}
+
+
+def test_megabytes_truncate_like_the_jdk():
+    line = log_lines("gc", young_event(used_before=MIB * 2 - 1, used_after=0, capacity=61 * MIB + 900 * KIB))[0]
+    assert "1M->0M(61M)" in line
+
+
+def test_heap_creation_line():
+    lines = log_lines("gc", config=HeapConfig(), at=0.001)
+    assert lines == ["[0.001s][info][gc] Using Miniheap Copying (backend memfd, mapping none)"]
+
+
+def test_off_writes_nothing():
+    assert log_lines("off", young_event(), config=HeapConfig()) == []
+
+
+def test_unknown_level_is_refused():
+    with pytest.raises(ValueError, match="gc\\* for details"):
+        GCLog("debug", io.StringIO())
+
+
+# ------------------------------------------------------------------- gc* details
+
+
+def test_gc_star_young_lines():
+    lines = log_lines("gc*", young_event())
+    text = "\n".join(lines)
+    assert lines[0].startswith("[0.051s][info][gc,start] GC(0) Pause Young (Allocation Failure)")  # dated back by ns_total
+    assert "GC(0) DefNew: 12633K(14336K)->1500K(14336K) Eden: 12288K(12288K)->0K(12288K) From: 345K(2048K)->1500K(2048K)" in text
+    assert "GC(0) Tenured: 0K(49152K)->2400K(49152K)" in text
+    assert re.search(r"\[debug\]\[gc,age\s*\] GC\(0\) Age table with threshold 7 \(max threshold 15\)", text)
+    assert "GC(0) - age   1:    1000000 bytes,    1000000 total" in text
+    assert "GC(0) - age   2:     500000 bytes,    1500000 total" in text
+    assert "GC(0) Scan Cards: 0.020ms (17 dirty cards)" in text
+    assert "GC(0) Evacuate: 1.100ms (1234 objects, 3900K copied, 2400K promoted)" in text
+    assert "GC(0) Regions: 0 evacuated, 6 freed" in text
+    assert lines[-1].endswith("GC(0) Pause Young (Allocation Failure) 12M->3M(64M) 1.234ms")
+    assert "Good colour" not in text  # single-view heap: no colours
+
+
+def test_gc_star_full_lines():
+    text = "\n".join(log_lines("gc*", full_event()))
+    assert "GC(2) Phase 1: Mark live objects 2.010ms" in text
+    assert "GC(2) Phase 2: Evacuate regions 2.500ms" in text
+    assert "GC(2) Phase 3: Remap references 0.600ms" in text
+    assert "GC(2) Marked 17408K live of 40960K used" in text
+    assert "GC(2) Regions: 5 evacuated, 11 freed" in text
+    assert "GC(2) Good colour: Remapped" in text
+    assert "age   " not in text
+
+
+def test_gc_star_start_lines_list_the_configuration():
+    out = io.StringIO()
+    views = [type("View", (), dict(name="marked0", start=1 << 42, length=64 * MIB))()]
+    GCLog("gc*", out, start=0.0, clock=FakeClock()).log_start(HeapConfig(mapping="colored"), views)
+    text = out.getvalue()
+    assert "View marked0: 0x40000000000-0x40004000000 (64M)" in text
+    assert "Using Miniheap Copying (backend memfd, mapping colored)" in text
+    assert "[gc,init] Heap Max Capacity: 64M" in text
+    assert "Young Capacity: 16M (Eden 12M, 2 Survivors of 2M)" in text
+
+
+def test_decoration_padding_reproduces_the_jdk_fixture_byte_for_byte():
+    # Feed the fixture's own (uptime, level, tags, message) through our writer:
+    # unified logging pads each decoration to the widest seen so far, and so must we.
+    decorated = re.compile(r"^\[([\d.]+)s\s*\]\[(\w+)\s*\]\[([\w,]+)\s*\] (.*)$")
+    out = io.StringIO()
+    log = GCLog("gc*", out, start=0.0, clock=FakeClock())
+    for line in SERIAL_STAR.splitlines():
+        match = decorated.match(line)
+        assert match, line
+        uptime, level, tags, message = match.groups()
+        log.write_line(level, tuple(tags.split(",")), message, at=float(uptime))
+    assert out.getvalue() == SERIAL_STAR
+
+
+# ------------------------------------------------------------------- parsing
+
+
+def test_regex_parses_every_pause_line_of_the_plain_fixture():
+    pause_lines = [line for line in SERIAL.splitlines() if " Pause " in line]
+    assert len(pause_lines) > 10
+    for line in pause_lines:
+        assert JDK_GC_LINE_RE.match(line), line
+    assert not JDK_GC_LINE_RE.match(SERIAL.splitlines()[0])  # "Using Serial"
+
+
+def test_regex_parses_padded_pause_lines_of_the_gc_star_fixture():
+    # Only the [info][gc] summary lines, not [gc,start] (no sizes) or other tags.
+    summary = [line for line in SERIAL_STAR.splitlines() if re.search(r"\]\[gc\s*\] GC\(\d+\) Pause", line)]
+    assert len(summary) > 10 and any("[gc     " in line for line in summary)
+    assert [parse_gc_line(line) is not None for line in summary] == [True] * len(summary)
+    assert len(parse_jvm_log(SERIAL_STAR)) == len(summary)
+
+
+def test_parse_values_from_the_fixture():
+    first = parse_jvm_log(SERIAL)[0]
+    assert first == Pause(id=0, kind="young", cause="Allocation Failure", before=17 * MIB, after=1 * MIB, capacity=61 * MIB, ms=1.944, uptime=0.042)
+    system = [p for p in parse_jvm_log(SERIAL) if p.cause == "System.gc()"]
+    assert [p.kind for p in system] == ["full", "full"]
+
+
+def test_miniheap_lines_parse_with_the_jdk_regex():
+    lines = log_lines("gc*", young_event(), full_event(), full_event(id=3, cause=2))
+    pauses = parse_jvm_log("\n".join(lines))
+    assert [(p.id, p.kind, p.cause) for p in pauses] == [(0, "young", "Allocation Failure"), (2, "full", "System.gc()"), (3, "full", "Allocation Failure")]
+    assert (pauses[0].before, pauses[0].after, pauses[0].capacity, pauses[0].ms) == (12 * MIB, 3 * MIB, 64 * MIB, 1.234)
+
+
+def test_parse_other_jdk_collectors():
+    # Real JDK 17 lines from G1 and Parallel runs of SerialGcFixture.java.
+    g1 = parse_gc_line("[0.051s][info][gc] GC(0) Pause Young (Normal) (G1 Evacuation Pause) 6M->1M(64M) 0.990ms")
+    assert (g1.kind, g1.phase, g1.cause, g1.before) == ("young", "Normal", "G1 Evacuation Pause", 6 * MIB)
+    remark = parse_gc_line("[0.090s][info][gc] GC(12) Pause Remark 40M->26M(64M) 0.203ms")
+    assert (remark.kind, remark.cause) == ("remark", "")
+    parallel = parse_gc_line("[0.151s][info][gc] GC(36) Pause Full (Ergonomics) 57M->28M(60M) 13.313ms")
+    assert (parallel.kind, parallel.cause, parallel.capacity) == ("full", "Ergonomics", 60 * MIB)
+    assert parse_gc_line("[0.003s][info][gc] Using Serial") is None
+    assert parse_gc_line("[0.053s][info ][gc,heap     ] GC(0) Tenured: 0K(43712K)->0K(43712K)") is None
+
+
+# ------------------------------------------------------------------- outputs and event shapes
+
+
+def test_file_output_from_spec(tmp_path):
+    path = tmp_path / "gc.log"
+    with GCLog.from_spec(f"gc*:file={path}", start=0.0, clock=FakeClock(0.5)) as log:
+        log.log_event(young_event())
+    text = path.read_text()
+    assert re.search(r"\]\[info \]\[gc\s+\] GC\(0\) Pause Young", text)  # padded after wider decorations
+    assert parse_jvm_log(text)[0].id == 0
+
+
+def test_off_with_a_path_creates_no_file(tmp_path):
+    path = tmp_path / "gc.log"
+    with GCLog("off", str(path)) as log:
+        log.log_event(young_event())
+    assert not path.exists()
+
+
+def test_from_config_uses_the_tenuring_threshold_as_max():
+    out = io.StringIO()
+    log = GCLog.from_config(HeapConfig(gc_log="gc*", tenuring_threshold=4), start=0.0, stream=out, clock=FakeClock(1.0))
+    log.log_event(young_event(tenuring_threshold=2))
+    assert "threshold 2 (max threshold 4)" in out.getvalue()
+
+
+def test_object_events_work_like_dicts():
+    class Event:
+        pass
+
+    event = Event()
+    event.__dict__.update(young_event())
+    assert log_lines("gc*", event) == log_lines("gc*", young_event())
+
+
+def test_missing_field_is_named():
+    event = young_event()
+    del event["ns_total"]
+    with pytest.raises(AttributeError, match="ns_total"):
+        log_lines("gc", event)
+
+
+def test_cffi_struct_event():
+    cffi = pytest.importorskip("cffi")
+    header = (Path(__file__).resolve().parent.parent / "src" / "miniheap" / "native" / "miniheap.h").read_text()
+    struct = re.search(r"typedef struct mh_gc_event \{.*?\} mh_gc_event;", header, re.S)
+    if struct is None:
+        pytest.skip("miniheap.h has no mh_gc_event struct")
+    ffi = cffi.FFI()
+    ffi.cdef(re.sub(r"/\*.*?\*/", "", struct.group(0), flags=re.S))
+    event = ffi.new("mh_gc_event *")
+    for name, value in young_event().items():
+        if name == "bytes_by_age":
+            for age, size in enumerate(value):
+                event.bytes_by_age[age] = size
+        else:
+            setattr(event, name, value)
+    assert log_lines("gc*", event[0]) == log_lines("gc*", young_event())
