@@ -44,6 +44,10 @@ typedef int32_t mh_handle;
 #define MH_E_BAD_SLOT 5          /* reference slot index out of range */
 #define MH_E_BAD_CONFIG 6        /* mh_heap_new: inconsistent configuration */
 #define MH_E_NO_MEMORY 7         /* malloc of collector metadata failed */
+#define MH_E_NO_HANDLES 8        /* the handle table is full: release handles or raise max_handles */
+#define MH_E_VERIFY 9            /* mh_verify found a broken invariant */
+#define MH_E_BUSY 10             /* called from an embedder callback in the middle of a collection */
+#define MH_E_BAD_ARGUMENT 11     /* another argument out of range (region index, reference) */
 
 /* Colours of the coloured layout (ZGC, JDK 11-17). In the single-view layout
  * every reference has colour MH_COLOR_NONE and the load barrier always takes
@@ -193,6 +197,15 @@ int mh_region_info(mh_heap *heap, uint32_t region, uint64_t *used);
  * all hold; otherwise the number of problems, the first described by
  * mh_last_error_message(). Never crashes on a corrupt heap it can detect. */
 int mh_verify(mh_heap *heap);
+
+/* Teaching and testing the coloured layout. mh_peek_slot returns the raw
+ * reference stored in a slot, WITHOUT the load barrier (so a stale colour is
+ * visible before a load heals it); 0 for null or on error. mh_ref_color gives
+ * a reference's colour (MH_COLOR_NONE for null and in the single view, or
+ * MH_ERROR); mh_ref_offset its heap offset. */
+mh_ref mh_peek_slot(mh_heap *heap, mh_handle object, uint32_t slot);
+int mh_ref_color(mh_heap *heap, mh_ref ref);
+uint64_t mh_ref_offset(mh_heap *heap, mh_ref ref);
 
 /* cdef-end */
 

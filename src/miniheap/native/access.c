@@ -1,0 +1,141 @@
+/*
+ * access.c: the mutator's view of objects: field loads and stores through
+ * the barriers, shape, payload, age and space.
+ */
+#include "internal.h"
+#include "barrier.h"
+#include "card.h"
+
+/* The object a handle names, reached by dereferencing its reference directly. */
+static mh_object *object_of(mh_heap *h, mh_handle x)
+{
+    if (!heap_enter(h) || !handle_check(h, x))
+        return NULL;
+    return ref_addr(h->handles[x]);
+}
+
+static bool slot_check(mh_heap *h, const mh_object *o, mh_handle x, uint32_t slot)
+{
+    uint32_t n = obj_nrefs(o);
+    if (slot < n)
+        return true;
+    if (n == 0)
+        heap_error(h, MH_E_BAD_SLOT, "slot %u of handle %d is out of range: the object has no "
+                   "reference slots (nrefs 0)", slot, x);
+    else
+        heap_error(h, MH_E_BAD_SLOT, "slot %u of handle %d is out of range: the object has %u "
+                   "reference slots, 0..%u (nrefs %u)", slot, x, n, n - 1, n);
+    return false;
+}
+
+/* Stores into old and humongous objects mark the slot's card, whatever the
+ * value: testing the value would cost more than the byte store. */
+static inline void write_barrier(mh_heap *h, uint64_t slot_offset)
+{
+#ifndef MH_TEST_NO_CARD_MARK
+    if (!is_young(h, slot_offset))
+        card_dirty(h, slot_offset);
+#endif
+}
+
+mh_handle mh_load(mh_heap *h, mh_handle x, uint32_t slot)
+{
+    mh_object *o = object_of(h, x);
+    if (!o || !slot_check(h, o, x, slot))
+        return MH_ERROR;
+    mh_ref v = load_barrier(h, &obj_slots(o)[slot]);
+    return v ? handle_new(h, v) : MH_NULL_HANDLE;
+}
+
+int mh_load_into(mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest)
+{
+    mh_object *o = object_of(h, x);
+    if (!o || !slot_check(h, o, x, slot) || !handle_check(h, dest))
+        return MH_ERROR;
+    mh_ref v = load_barrier(h, &obj_slots(o)[slot]);
+    if (!v)
+        return 0;
+    h->handles[dest] = v;
+    return 1;
+}
+
+int mh_store(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value)
+{
+    mh_object *o = object_of(h, x);
+    if (!o || !slot_check(h, o, x, slot))
+        return MH_ERROR;
+    mh_ref v = 0;
+    if (value != MH_NULL_HANDLE) {
+        if (!handle_check(h, value))
+            return MH_ERROR;
+        v = h->handles[value]; /* handles hold good references: stores never store stale ones */
+    }
+    obj_slots(o)[slot] = v;
+    write_barrier(h, ref_offset(&h->views, h->handles[x]) + obj_slot_offset(slot));
+    h->stats.stores++;
+    return 0;
+}
+
+mh_ref mh_peek_slot(mh_heap *h, mh_handle x, uint32_t slot)
+{
+    mh_object *o = object_of(h, x);
+    if (!o || !slot_check(h, o, x, slot))
+        return 0;
+    return obj_slots(o)[slot];
+}
+
+int64_t mh_nrefs(mh_heap *h, mh_handle x)
+{
+    mh_object *o = object_of(h, x);
+    return o ? (int64_t)obj_nrefs(o) : MH_ERROR;
+}
+
+int64_t mh_nbytes(mh_heap *h, mh_handle x)
+{
+    mh_object *o = object_of(h, x);
+    return o ? (int64_t)obj_nbytes(o) : MH_ERROR;
+}
+
+uint8_t *mh_payload(mh_heap *h, mh_handle x)
+{
+    mh_object *o = object_of(h, x);
+    return o ? obj_payload(o) : NULL;
+}
+
+int mh_age(mh_heap *h, mh_handle x)
+{
+    mh_object *o = object_of(h, x);
+    return o ? (int)obj_age(o) : MH_ERROR;
+}
+
+int mh_space_of(mh_heap *h, mh_handle x)
+{
+    if (!object_of(h, x))
+        return MH_ERROR;
+    uint64_t off = ref_offset(&h->views, h->handles[x]);
+    if (off < h->eden_end)
+        return 0;
+    if (off < h->young_end)
+        return 1;
+    return h->regions[region_of(h, off)].state == REGION_OLD ? 2 : 3;
+}
+
+int mh_ref_color(mh_heap *h, mh_ref ref)
+{
+    if (!heap_ok(h))
+        return MH_ERROR;
+    if (!ref)
+        return MH_COLOR_NONE;
+    int c = ref_color(&h->views, ref);
+    if (c < 0) {
+        heap_error(h, MH_E_BAD_ARGUMENT, "0x%llx is not a reference into any view of this heap",
+                   (unsigned long long)ref);
+        return MH_ERROR;
+    }
+    return c;
+}
+
+uint64_t mh_ref_offset(mh_heap *h, mh_ref ref)
+{
+    return heap_ok(h) && ref ? ref_offset(&h->views, ref) : 0;
+}

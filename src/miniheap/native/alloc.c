@@ -1,0 +1,143 @@
+/*
+ * alloc.c: allocation. Bump pointer in eden for the mutator, bump pointer in
+ * old regions for copies (promotion and evacuation), contiguous free regions
+ * for humongous objects.
+ */
+#include "internal.h"
+#include "card.h"
+
+/* The fast path: one compare and one add. */
+static inline bool eden_bump(mh_heap *h, uint64_t size, uint64_t *offset)
+{
+    if (size > h->eden_end - h->eden_top)
+        return false;
+    *offset = h->eden_top;
+    h->eden_top += size;
+    return true;
+}
+
+static void exhausted(mh_heap *h, uint64_t size)
+{
+    heap_error(h, MH_E_EXHAUSTED,
+               "heap exhausted: %llu bytes requested, heap %llu bytes, live %llu bytes after a "
+               "full collection; release handles to objects you no longer need or raise heap_size",
+               (unsigned long long)size, (unsigned long long)h->heap_size,
+               (unsigned long long)h->last_live);
+}
+
+/* After a full GC failed for a reason of its own (commit refused, no
+ * metadata memory), report that rather than plain exhaustion. */
+static bool full_failed_specifically(const mh_heap *h)
+{
+    return h->error == MH_E_COMMIT || h->error == MH_E_NO_MEMORY;
+}
+
+static bool eden_alloc(mh_heap *h, uint64_t size, uint64_t *offset)
+{
+    if (eden_bump(h, size, offset))
+        return true;
+    int rc = collect_young(h, MH_CAUSE_ALLOCATION_FAILURE);
+    if (eden_bump(h, size, offset))
+        return true;
+    /* the young GC became a full one and still could not empty eden */
+    if (!h->last_gc_full) {
+        rc = collect_full(h, MH_CAUSE_ALLOCATION_FAILURE);
+        if (eden_bump(h, size, offset))
+            return true;
+    }
+    if (rc == 0 || !full_failed_specifically(h))
+        exhausted(h, size);
+    return false;
+}
+
+static int humongous_place(mh_heap *h, uint64_t size, uint64_t *offset)
+{
+    uint32_t n = (uint32_t)((size + h->region_size - 1) >> h->region_shift);
+    int32_t start = region_take_run(h, n);
+    if (start < 0)
+        return start;
+    uint64_t left = size;
+    for (uint32_t r = (uint32_t)start; r < (uint32_t)start + n; r++) {
+        h->regions[r].top = left < h->region_size ? left : h->region_size;
+        left -= h->regions[r].top;
+    }
+    h->old_used += size;
+    *offset = region_base(h, (uint32_t)start);
+    return 0;
+}
+
+static bool humongous_alloc(mh_heap *h, uint64_t size, uint64_t *offset)
+{
+    int rc = humongous_place(h, size, offset);
+    if (rc == 0)
+        return true;
+    if (rc == -1) {
+        collect_full(h, MH_CAUSE_ALLOCATION_FAILURE);
+        rc = humongous_place(h, size, offset);
+        if (rc == 0)
+            return true;
+    }
+    if (rc == -1)
+        exhausted(h, size);
+    return false;
+}
+
+uint64_t old_bump(mh_heap *h, uint64_t size)
+{
+    int32_t r = h->promo_region;
+    if (r < 0 || h->regions[r].top + size > h->region_size) {
+        /* the reservation made before copying covers every copy (see
+         * regions_needed); taking a fresh region is only a safety net */
+        r = h->reserved_used < h->nreserved ? h->reserved[h->reserved_used++] : region_take(h);
+        if (r < 0)
+            return UINT64_MAX;
+        h->promo_region = r;
+        h->scan_regions[h->nscan++] = r;
+    }
+    uint64_t offset = region_base(h, (uint32_t)r) + h->regions[r].top;
+    h->regions[r].top += size;
+    h->old_used += size;
+    bot_record(h, offset, size);
+    return offset;
+}
+
+mh_handle mh_alloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    if (!heap_enter(h))
+        return MH_ERROR;
+    uint64_t size = obj_size_for(nrefs, nbytes);
+    uint64_t old_capacity = h->heap_size - h->young_end;
+    if (nrefs > OBJ_MAX_NREFS) {
+        heap_error(h, MH_E_TOO_LARGE,
+                   "an object may have at most %u reference slots, %u were requested; split it "
+                   "into several objects",
+                   OBJ_MAX_NREFS, nrefs);
+        return MH_ERROR;
+    }
+    if (size > old_capacity) {
+        heap_error(h, MH_E_TOO_LARGE,
+                   "an object of %llu bytes (%u slots, %u payload bytes) can never fit: the "
+                   "largest object is the old generation, %llu bytes; raise heap_size or "
+                   "allocate smaller objects",
+                   (unsigned long long)size, nrefs, nbytes, (unsigned long long)old_capacity);
+        return MH_ERROR;
+    }
+    if (!handle_available(h))
+        return MH_ERROR;
+    uint64_t offset;
+    uint64_t flags = 0;
+    if (size > h->region_size / 2) {
+        if (!humongous_alloc(h, size, &offset))
+            return MH_ERROR;
+        flags = OBJ_HUMONGOUS;
+    } else {
+        if (!eden_alloc(h, size, &offset))
+            return MH_ERROR;
+        if (size > h->young_max_size)
+            h->young_max_size = size;
+    }
+    obj_init(heap_addr(h, offset), nrefs, nbytes, flags);
+    h->stats.objects_allocated++;
+    h->stats.bytes_allocated += size;
+    return handle_new(h, ref_good(&h->views, offset));
+}

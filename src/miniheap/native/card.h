@@ -1,0 +1,44 @@
+/*
+ * card.h: the card table (remembered set of old-to-young references) and the
+ * block-offset table that lets a card be parsed without walking its region
+ * from the start.
+ *
+ * One byte per 512-byte card of the whole heap. The write barrier marks the
+ * card of every slot stored into an old or humongous object, unconditionally
+ * (HotSpot style: cheaper than testing whether the value is young). A young
+ * collection scans only dirty cards, cleans them, and re-dirties those still
+ * holding references into the survivor space.
+ */
+#ifndef MH_CARD_H
+#define MH_CARD_H
+
+#include "internal.h"
+
+#define CARD_SHIFT 9
+#define CARD_SIZE (1ull << CARD_SHIFT)
+#define CARD_CLEAN 0
+#define CARD_DIRTY 1
+
+static inline void card_dirty(mh_heap *h, uint64_t slot_offset)
+{
+    h->cards[slot_offset >> CARD_SHIFT] = CARD_DIRTY;
+}
+
+static inline bool card_is_dirty(const mh_heap *h, uint64_t slot_offset)
+{
+    return h->cards[slot_offset >> CARD_SHIFT] == CARD_DIRTY;
+}
+
+/* Visit one slot of a dirty card; return true if the slot now refers to a young object. */
+typedef bool (*card_slot_fn)(mh_heap *h, mh_ref *slot);
+
+int cards_init(mh_heap *h);
+void cards_free(mh_heap *h);
+void cards_clear_region(mh_heap *h, uint32_t r);
+void cards_clear_all(mh_heap *h);
+/* An object was placed at [offset, offset+size) of an old region. */
+void bot_record(mh_heap *h, uint64_t offset, uint64_t size);
+/* Scan every dirty card of the old generation; returns the number scanned. */
+uint32_t cards_scan_dirty(mh_heap *h, card_slot_fn fn);
+
+#endif

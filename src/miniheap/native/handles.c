@@ -1,0 +1,124 @@
+/*
+ * handles.c: the root table.
+ *
+ * Handles are the only roots: indices into a table of references that the
+ * collector updates when objects move. Free entries form a list threaded
+ * through handle_next; a live entry is marked HANDLE_LIVE there, which is
+ * how a released handle is told from a live one.
+ */
+#include <stdlib.h>
+#include "internal.h"
+
+#define HANDLE_LIVE (-2)
+#define HANDLE_END (-1)
+
+int handles_init(mh_heap *h)
+{
+    h->max_handles = h->config.max_handles;
+    h->handles = calloc(h->max_handles, sizeof *h->handles);
+    h->handle_next = malloc(h->max_handles * sizeof *h->handle_next);
+    if (!h->handles || !h->handle_next)
+        return -1;
+    /* lowest index first, so handle numbers are small and predictable */
+    for (uint32_t i = 0; i < h->max_handles; i++)
+        h->handle_next[i] = i + 1 < h->max_handles ? (int32_t)(i + 1) : HANDLE_END;
+    h->handle_free = 0;
+    return 0;
+}
+
+void handles_free(mh_heap *h)
+{
+    free(h->handles);
+    free(h->handle_next);
+}
+
+bool handle_live(const mh_heap *h, uint32_t i)
+{
+    return h->handle_next[i] == HANDLE_LIVE;
+}
+
+bool handle_available(mh_heap *h)
+{
+    if (h->handle_free != HANDLE_END)
+        return true;
+    heap_error(h, MH_E_NO_HANDLES,
+               "the handle table is full: all %u handles are live; release handles you no "
+               "longer need (mh_release) or raise max_handles",
+               h->max_handles);
+    return false;
+}
+
+mh_handle handle_new(mh_heap *h, mh_ref ref)
+{
+    if (!handle_available(h))
+        return MH_ERROR;
+    int32_t i = h->handle_free;
+    h->handle_free = h->handle_next[i];
+    h->handle_next[i] = HANDLE_LIVE;
+    h->handles[i] = ref;
+    h->stats.handles_live++;
+    return i;
+}
+
+bool handle_check(mh_heap *h, mh_handle x)
+{
+    if (x == MH_NULL_HANDLE) {
+        heap_error(h, MH_E_BAD_HANDLE,
+                   "handle %d is the null handle (what a load of a null slot returns); it names "
+                   "no object; test for MH_NULL_HANDLE before using a loaded handle", x);
+        return false;
+    }
+    if (x < 0 || (uint32_t)x >= h->max_handles) {
+        heap_error(h, MH_E_BAD_HANDLE,
+                   "handle %d is out of range: handles are 0..%u (max_handles %u); use a handle "
+                   "returned by mh_alloc, mh_load or mh_dup",
+                   x, h->max_handles - 1, h->max_handles);
+        return false;
+    }
+    if (!handle_live(h, (uint32_t)x)) {
+        heap_error(h, MH_E_BAD_HANDLE,
+                   "handle %d is not live: it was released or never issued; a handle is valid "
+                   "from the call that returned it until mh_release", x);
+        return false;
+    }
+    return true;
+}
+
+mh_handle mh_dup(mh_heap *h, mh_handle x)
+{
+    if (!heap_enter(h) || !handle_check(h, x))
+        return MH_ERROR;
+    return handle_new(h, h->handles[x]);
+}
+
+int mh_release(mh_heap *h, mh_handle x)
+{
+    if (!heap_enter(h) || !handle_check(h, x))
+        return MH_ERROR;
+    h->handles[x] = 0;
+    h->handle_next[x] = h->handle_free;
+    h->handle_free = x;
+    h->stats.handles_live--;
+    return 0;
+}
+
+int mh_handle_valid(mh_heap *h, mh_handle x)
+{
+    return heap_ok(h) && x >= 0 && (uint32_t)x < h->max_handles && handle_live(h, (uint32_t)x);
+}
+
+mh_ref mh_handle_ref(mh_heap *h, mh_handle x)
+{
+    if (!heap_ok(h) || !handle_check(h, x))
+        return 0;
+    return h->handles[x];
+}
+
+int mh_same(mh_heap *h, mh_handle a, mh_handle b)
+{
+    if (!heap_enter(h) || !handle_check(h, a) || !handle_check(h, b))
+        return MH_ERROR;
+    /* handles always hold good references, but compare offsets: a colour
+     * is not part of an object's identity */
+    return ref_offset(&h->views, h->handles[a]) == ref_offset(&h->views, h->handles[b]);
+}

@@ -1,0 +1,347 @@
+/*
+ * heap.c: the heap's life cycle, configuration checks, collection policy
+ * entry points, errors, statistics and events.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include "internal.h"
+#include "card.h"
+#include "forwarding.h"
+#include "mark.h"
+
+static const char no_heap_message[] =
+    "no heap: the heap pointer is NULL or the heap was freed; create one with mh_heap_new";
+
+uint64_t clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void heap_error(mh_heap *h, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->message, sizeof h->message, fmt, ap);
+    va_end(ap);
+    h->error = code;
+}
+
+bool heap_ok(const mh_heap *h)
+{
+    return h && h->magic == MH_HEAP_MAGIC;
+}
+
+/* Every call that may change the heap goes through here: an embedder
+ * callback must not re-enter the heap while a collection is half done. */
+bool heap_enter(mh_heap *h)
+{
+    if (!heap_ok(h))
+        return false;
+    if (h->busy) {
+        heap_error(h, MH_E_BUSY,
+                   "the heap was called from inside a commit/uncommit callback during a "
+                   "collection; callbacks may only read statistics; call it after the callback");
+        return false;
+    }
+    return true;
+}
+
+int embedder_commit(mh_heap *h, uint64_t offset, uint64_t length)
+{
+    if (!h->config.commit)
+        return 0;
+    bool busy = h->busy;
+    h->busy = true;
+    int rc = h->config.commit(h->config.ctx, offset, length);
+    h->busy = busy;
+    return rc;
+}
+
+int embedder_uncommit(mh_heap *h, uint64_t offset, uint64_t length)
+{
+    if (!h->config.uncommit)
+        return 0;
+    bool busy = h->busy;
+    h->busy = true;
+    int rc = h->config.uncommit(h->config.ctx, offset, length);
+    h->busy = busy;
+    return rc;
+}
+
+/* ---- configuration ---------------------------------------------------- */
+
+static bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+#define BAD(...)                                                  \
+    do {                                                          \
+        if (err && errlen)                                        \
+            snprintf(err, errlen, __VA_ARGS__);                   \
+        return false;                                             \
+    } while (0)
+
+static bool views_valid(const mh_config *c, char *err, size_t errlen)
+{
+    if (!c->colored) {
+        if (c->view_base[0] == 0 || c->view_base[0] % c->region_size)
+            BAD("view_base[0] 0x%llx must be non-zero and aligned to region_size %llu; pass the "
+                "address where the embedder mapped the heap",
+                (unsigned long long)c->view_base[0], (unsigned long long)c->region_size);
+        if (c->view_base[0] + c->heap_size < c->view_base[0])
+            BAD("view_base[0] 0x%llx + heap_size wraps around the address space",
+                (unsigned long long)c->view_base[0]);
+        return true;
+    }
+    for (int i = 0; i < 3; i++) {
+        uint64_t b = c->view_base[i];
+        if (!is_pow2(b) || b < c->heap_size || b > (1ull << 62))
+            BAD("coloured layout: view_base[%d] 0x%llx must be a single bit (a power of two) not "
+                "below heap_size %llu, so the colour can be read from the pointer, e.g. 1<<42, "
+                "1<<43, 1<<44", i, (unsigned long long)b, (unsigned long long)c->heap_size);
+        for (int j = 0; j < i; j++)
+            if (c->view_base[j] == b)
+                BAD("coloured layout: view_base[%d] and view_base[%d] are both 0x%llx; each "
+                    "colour needs its own view", j, i, (unsigned long long)b);
+    }
+    return true;
+}
+
+static bool config_valid(const mh_config *c, char *err, size_t errlen)
+{
+    if (!c)
+        BAD("config is NULL; pass a filled mh_config");
+    if (!is_pow2(c->region_size) || c->region_size < (64u << 10) || c->region_size > (1ull << 30))
+        BAD("region_size %llu must be a power of two between 64 KiB and 1 GiB (2 MiB suggested)",
+            (unsigned long long)c->region_size);
+    if (c->heap_size == 0 || c->heap_size % c->region_size || c->heap_size > (1ull << 40))
+        BAD("heap_size %llu must be a non-zero multiple of region_size %llu, at most 1 TiB",
+            (unsigned long long)c->heap_size, (unsigned long long)c->region_size);
+    if (c->young_size % c->region_size || c->young_size < 3 * c->region_size)
+        BAD("young_size %llu must be a multiple of region_size %llu holding at least 3 regions "
+            "(eden and two survivor spaces)",
+            (unsigned long long)c->young_size, (unsigned long long)c->region_size);
+    if (c->young_size >= c->heap_size)
+        BAD("young_size %llu must leave at least one old region in heap_size %llu; raise "
+            "heap_size or lower young_size",
+            (unsigned long long)c->young_size, (unsigned long long)c->heap_size);
+    if (c->survivor_ratio < 1)
+        BAD("survivor_ratio %u must be at least 1 (eden : one survivor space, 8 is usual)",
+            c->survivor_ratio);
+    if (c->tenuring_threshold > OBJ_MAX_AGE)
+        BAD("tenuring_threshold %u must be between 0 and %u: the age has 4 bits",
+            c->tenuring_threshold, OBJ_MAX_AGE);
+    if (c->colored != 0 && c->colored != 1)
+        BAD("colored %d must be 0 (one view) or 1 (three coloured views)", c->colored);
+    if (c->max_handles < 1 || c->max_handles > (1u << 26))
+        BAD("max_handles %u must be between 1 and %u", c->max_handles, 1u << 26);
+    return views_valid(c, err, errlen);
+}
+
+static void heap_geometry(mh_heap *h, const mh_config *c)
+{
+    h->config = *c;
+    h->heap_size = c->heap_size;
+    h->region_size = c->region_size;
+    h->region_shift = (unsigned)__builtin_ctzll(c->region_size);
+    h->nregions = (uint32_t)(c->heap_size >> h->region_shift);
+    h->young_regions = (uint32_t)(c->young_size >> h->region_shift);
+    uint32_t s = h->young_regions / (c->survivor_ratio + 2);
+    h->survivor_regions = s ? s : 1;
+    h->eden_regions = h->young_regions - 2 * h->survivor_regions;
+    h->eden_end = (uint64_t)h->eden_regions << h->region_shift;
+    h->survivor_size = (uint64_t)h->survivor_regions << h->region_shift;
+    h->survivor_base[0] = h->eden_end;
+    h->survivor_base[1] = h->eden_end + h->survivor_size;
+    h->young_end = c->young_size;
+    h->tenuring_threshold = c->tenuring_threshold;
+
+    h->views.colored = c->colored;
+    if (c->colored) {
+        uint64_t lowest = UINT64_MAX;
+        for (int i = 0; i < 3; i++) {
+            h->views.base[i] = c->view_base[i];
+            h->views.color_mask |= c->view_base[i];
+            if (c->view_base[i] < lowest)
+                lowest = c->view_base[i];
+        }
+        h->views.offset_mask = lowest - 1;
+        views_set_good(&h->views, MH_COLOR_REMAPPED);
+    } else {
+        h->views.base[0] = c->view_base[0];
+        h->views.good = MH_COLOR_NONE;
+    }
+    h->mark_color = MH_COLOR_MARKED0;
+    h->stale_color = -1;
+}
+
+static void heap_release(mh_heap *h)
+{
+    if (h->fwd)
+        fwd_drop_all(h);
+    free(h->fwd);
+    free(h->regions);
+    free(h->reserved);
+    free(h->scan_regions);
+    cards_free(h);
+    mark_free(h);
+    handles_free(h);
+    free(h);
+}
+
+mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = 0;
+    if (!config_valid(config, err, errlen))
+        return NULL;
+    mh_heap *h = calloc(1, sizeof *h);
+    if (!h) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory for the heap record");
+        return NULL;
+    }
+    heap_geometry(h, config);
+    h->fwd = calloc(h->nregions, sizeof *h->fwd);
+    if (!h->fwd || regions_init(h) || cards_init(h) || mark_init(h) || handles_init(h)) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory for collector metadata (about %llu bytes for a "
+                     "heap of %llu bytes and %u handles); lower heap_size or max_handles",
+                     (unsigned long long)(h->heap_size / 512 * 6 + (uint64_t)config->max_handles * 12),
+                     (unsigned long long)h->heap_size, config->max_handles);
+        heap_release(h);
+        return NULL;
+    }
+    if (embedder_commit(h, 0, h->young_end) != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "the embedder could not commit the young generation (offset 0, "
+                     "%llu bytes); free memory or lower young_size", (unsigned long long)h->young_end);
+        heap_release(h);
+        return NULL;
+    }
+    for (uint32_t r = 0; r < h->young_regions; r++)
+        h->regions[r].committed = 1;
+    h->stats.regions_committed = h->young_regions;
+    h->magic = MH_HEAP_MAGIC;
+    return h;
+}
+
+void mh_heap_free(mh_heap *h)
+{
+    if (!heap_ok(h) || h->busy)
+        return;
+    h->magic = 0;
+    heap_release(h);
+}
+
+int mh_last_error(mh_heap *h)
+{
+    return heap_ok(h) ? h->error : MH_E_BAD_CONFIG;
+}
+
+const char *mh_last_error_message(mh_heap *h)
+{
+    return heap_ok(h) ? h->message : no_heap_message;
+}
+
+/* ---- collections and events ------------------------------------------- */
+
+int mh_collect(mh_heap *h, int full)
+{
+    if (!heap_enter(h))
+        return MH_ERROR;
+    return full ? collect_full(h, MH_CAUSE_EXPLICIT) : collect_young(h, MH_CAUSE_EXPLICIT);
+}
+
+uint64_t gc_begin(mh_heap *h, int kind, int cause)
+{
+    mh_gc_event *ev = &h->ev;
+    h->busy = true;
+    memset(ev, 0, sizeof *ev);
+    ev->id = h->gc_count++;
+    ev->kind = kind;
+    ev->cause = cause;
+    ev->capacity = h->heap_size;
+    ev->eden_capacity = h->eden_end;
+    ev->survivor_capacity = h->survivor_size;
+    ev->old_capacity = h->heap_size - h->young_end;
+    ev->eden_before = h->eden_top;
+    ev->survivor_before = h->from_top;
+    ev->old_before = h->old_used;
+    ev->used_before = h->eden_top + h->from_top + h->old_used;
+    ev->tenuring_threshold = h->tenuring_threshold;
+    return clock_ns();
+}
+
+void gc_end(mh_heap *h, uint64_t t0)
+{
+    mh_gc_event *ev = &h->ev;
+    ev->ns_total = clock_ns() - t0;
+    ev->eden_after = h->eden_top;
+    ev->survivor_after = h->from_top;
+    ev->old_after = h->old_used;
+    ev->used_after = h->eden_top + h->from_top + h->old_used;
+    ev->good_color = h->views.good;
+    mh_stats *s = &h->stats;
+    if (ev->kind == MH_GC_FULL)
+        s->full_collections++;
+    else
+        s->young_collections++;
+    s->bytes_copied += ev->bytes_copied;
+    s->bytes_promoted += ev->bytes_promoted;
+    s->total_pause_ns += ev->ns_total;
+    if (ev->ns_total > s->max_pause_ns)
+        s->max_pause_ns = ev->ns_total;
+    h->last_gc_full = ev->kind == MH_GC_FULL;
+    h->busy = false;
+    if (h->config.on_gc)
+        h->config.on_gc(h->config.ctx, ev);
+}
+
+/* ---- occupancy -------------------------------------------------------- */
+
+const mh_stats *mh_get_stats(mh_heap *h) { return heap_ok(h) ? &h->stats : NULL; }
+uint64_t mh_eden_used(mh_heap *h) { return heap_ok(h) ? h->eden_top : 0; }
+uint64_t mh_survivor_used(mh_heap *h) { return heap_ok(h) ? h->from_top : 0; }
+uint64_t mh_old_used(mh_heap *h) { return heap_ok(h) ? h->old_used : 0; }
+uint64_t mh_used(mh_heap *h) { return heap_ok(h) ? h->eden_top + h->from_top + h->old_used : 0; }
+int mh_good_color(mh_heap *h) { return heap_ok(h) ? h->views.good : MH_ERROR; }
+uint32_t mh_region_count(mh_heap *h) { return heap_ok(h) ? h->nregions : 0; }
+
+static uint64_t clamp_used(uint64_t top, uint64_t base, uint64_t size)
+{
+    if (top <= base)
+        return 0;
+    return top - base < size ? top - base : size;
+}
+
+int mh_region_info(mh_heap *h, uint32_t region, uint64_t *used)
+{
+    if (!heap_ok(h))
+        return MH_ERROR;
+    if (region >= h->nregions) {
+        heap_error(h, MH_E_BAD_ARGUMENT, "region %u is out of range: the heap has %u regions, "
+                   "0..%u (see mh_region_count)", region, h->nregions, h->nregions - 1);
+        return MH_ERROR;
+    }
+    uint64_t base = region_base(h, region), u;
+    int state;
+    if (base < h->eden_end) {
+        state = 1;
+        u = clamp_used(h->eden_top, base, h->region_size);
+    } else if (base < h->young_end) {
+        bool from = base - from_base(h) < h->survivor_size;
+        state = from ? 2 : 3;
+        u = from ? clamp_used(from_base(h) + h->from_top, base, h->region_size) : 0;
+    } else {
+        static const int states[] = {[REGION_FREE] = 0, [REGION_OLD] = 4,
+                                     [REGION_HUMONGOUS_START] = 5, [REGION_HUMONGOUS_CONT] = 6};
+        state = states[h->regions[region].state];
+        u = h->regions[region].top;
+    }
+    if (used)
+        *used = u;
+    return state;
+}

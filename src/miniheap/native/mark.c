@@ -1,0 +1,144 @@
+/*
+ * mark.c: mark bitmap, mark stack, tracing.
+ */
+#include <stdlib.h>
+#include "mark.h"
+#include "barrier.h"
+
+int mark_init(mh_heap *h)
+{
+    h->mark_bits = calloc(h->heap_size / 512 + 1, sizeof(uint64_t));
+    h->mark_cap = 1024;
+    h->mark_stack = malloc(h->mark_cap * sizeof *h->mark_stack);
+    return (h->mark_bits && h->mark_stack) ? 0 : -1;
+}
+
+void mark_free(mh_heap *h)
+{
+    free(h->mark_bits);
+    free(h->mark_stack);
+}
+
+void mark_clear(mh_heap *h)
+{
+    memset(h->mark_bits, 0, (h->heap_size / 512 + 1) * sizeof(uint64_t));
+    h->mark_top = 0;
+    h->mark_overflow = false;
+}
+
+bool mark_test(const mh_heap *h, uint64_t offset)
+{
+    uint64_t word = offset >> 3;
+    return (h->mark_bits[word >> 6] >> (word & 63)) & 1;
+}
+
+static bool mark_test_and_set(mh_heap *h, uint64_t offset)
+{
+    uint64_t word = offset >> 3;
+    uint64_t bit = 1ull << (word & 63);
+    uint64_t *w = &h->mark_bits[word >> 6];
+    if (*w & bit)
+        return true;
+    *w |= bit;
+    return false;
+}
+
+/* A full stack is not an error: the object stays marked, and the overflow
+ * flag makes mark_drain rescan marked objects linearly later. */
+static void mark_push(mh_heap *h, mh_ref ref)
+{
+    if (h->mark_top == h->mark_cap) {
+        mh_ref *bigger = realloc(h->mark_stack, 2 * h->mark_cap * sizeof *bigger);
+        if (!bigger) {
+            h->mark_overflow = true;
+            return;
+        }
+        h->mark_stack = bigger;
+        h->mark_cap *= 2;
+    }
+    h->mark_stack[h->mark_top++] = ref;
+}
+
+static void mark_object(mh_heap *h, mh_ref ref)
+{
+    uint64_t offset = ref_offset(&h->views, ref);
+    if (mark_test_and_set(h, offset))
+        return;
+    mh_object *o = ref_addr(ref);
+    uint64_t size = obj_size(o);
+    mh_region *reg = &h->regions[region_of(h, offset)];
+    reg->live_bytes += size;
+    reg->live_objects++;
+    if (size > reg->max_live_size)
+        reg->max_live_size = (uint32_t)(size > UINT32_MAX ? UINT32_MAX : size);
+    h->ev.bytes_marked += size;
+    if (obj_nrefs(o) > 0)
+        mark_push(h, ref);
+}
+
+/* Give the field the current good colour (forwarding it first if it is stale). */
+static mh_ref mark_heal(mh_heap *h, mh_ref *field)
+{
+    mh_ref v = *field;
+    if (ref_is_stale(&h->views, v)) {
+        v = barrier_remap(h, v);
+        *field = v;
+    }
+    return v;
+}
+
+static void mark_scan(mh_heap *h, mh_object *o)
+{
+    mh_ref *slots = obj_slots(o);
+    for (uint32_t i = 0, n = obj_nrefs(o); i < n; i++) {
+        mh_ref v = mark_heal(h, &slots[i]);
+        if (v)
+            mark_object(h, v);
+    }
+}
+
+void mark_roots(mh_heap *h)
+{
+    for (uint32_t i = 0; i < h->max_handles; i++) {
+        if (!handle_live(h, i))
+            continue;
+        mh_ref v = mark_heal(h, &h->handles[i]);
+        if (v)
+            mark_object(h, v);
+    }
+}
+
+static void rescan_range(mh_heap *h, uint64_t start, uint64_t end)
+{
+    for (uint64_t off = start; off < end;) {
+        mh_object *o = heap_addr(h, off);
+        if (!obj_is_filler(o) && mark_test(h, off))
+            mark_scan(h, o);
+        off += obj_size(o);
+    }
+}
+
+/* After an overflow some marked objects were never scanned: scanning all
+ * marked objects again is idempotent and finds them. */
+static void rescan_marked(mh_heap *h)
+{
+    rescan_range(h, 0, h->eden_top);
+    rescan_range(h, from_base(h), from_base(h) + h->from_top);
+    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+        uint8_t s = h->regions[r].state;
+        if (s == REGION_OLD || s == REGION_HUMONGOUS_START)
+            rescan_range(h, region_base(h, r), region_base(h, r) + h->regions[r].top);
+    }
+}
+
+void mark_drain(mh_heap *h)
+{
+    for (;;) {
+        while (h->mark_top > 0)
+            mark_scan(h, ref_addr(h->mark_stack[--h->mark_top]));
+        if (!h->mark_overflow)
+            return;
+        h->mark_overflow = false;
+        rescan_marked(h);
+    }
+}

@@ -1,0 +1,161 @@
+/*
+ * region.c: region table, free regions, commit and uncommit.
+ */
+#include <stdlib.h>
+#include "internal.h"
+#include "card.h"
+
+int regions_init(mh_heap *h)
+{
+    h->regions = calloc(h->nregions, sizeof *h->regions);
+    h->reserved = calloc(h->nregions, sizeof *h->reserved);
+    h->scan_regions = calloc(h->nregions, sizeof *h->scan_regions);
+    if (!h->regions || !h->reserved || !h->scan_regions)
+        return -1;
+    for (uint32_t r = 0; r < h->young_regions; r++)
+        h->regions[r].state = REGION_YOUNG;
+    h->free_regions = h->nregions - h->young_regions;
+    h->promo_region = -1;
+    return 0;
+}
+
+uint64_t region_base(const mh_heap *h, uint32_t r)
+{
+    return (uint64_t)r << h->region_shift;
+}
+
+uint32_t region_of(const mh_heap *h, uint64_t offset)
+{
+    return (uint32_t)(offset >> h->region_shift);
+}
+
+static int region_commit(mh_heap *h, uint32_t r)
+{
+    if (h->regions[r].committed)
+        return 0;
+    if (embedder_commit(h, region_base(h, r), h->region_size) != 0) {
+        h->stats.commit_failures++;
+        heap_error(h, MH_E_COMMIT,
+                   "the embedder could not commit region %u (offset %llu, %llu bytes); "
+                   "the heap stays as it was; free memory on the machine or lower heap_size",
+                   r, (unsigned long long)region_base(h, r), (unsigned long long)h->region_size);
+        return -1;
+    }
+    h->regions[r].committed = 1;
+    h->stats.regions_committed++;
+    return 0;
+}
+
+static void region_uncommit(mh_heap *h, uint32_t r)
+{
+    if (!h->regions[r].committed)
+        return;
+    /* A refused uncommit only costs memory: the region stays committed. */
+    if (embedder_uncommit(h, region_base(h, r), h->region_size) == 0) {
+        h->regions[r].committed = 0;
+        h->stats.regions_committed--;
+    }
+}
+
+static void region_claim(mh_heap *h, uint32_t r, uint8_t state)
+{
+    mh_region *reg = &h->regions[r];
+    reg->state = state;
+    reg->top = 0;
+    reg->in_cset = 0;
+    h->free_regions--;
+    cards_clear_region(h, r);
+}
+
+int32_t region_take(mh_heap *h)
+{
+    int32_t pick = -1;
+    /* a committed free region first: no commit call, no fresh page faults */
+    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+        if (h->regions[r].state != REGION_FREE)
+            continue;
+        if (h->regions[r].committed) {
+            pick = (int32_t)r;
+            break;
+        }
+        if (pick < 0)
+            pick = (int32_t)r;
+    }
+    if (pick < 0)
+        return -1;
+    if (region_commit(h, (uint32_t)pick) != 0)
+        return -2;
+    region_claim(h, (uint32_t)pick, REGION_OLD);
+    return pick;
+}
+
+int32_t region_take_run(mh_heap *h, uint32_t n)
+{
+    uint32_t run = 0;
+    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+        run = h->regions[r].state == REGION_FREE ? run + 1 : 0;
+        if (run < n)
+            continue;
+        uint32_t start = r + 1 - n;
+        for (uint32_t i = start; i <= r; i++)
+            if (region_commit(h, i) != 0)
+                return -2;
+        for (uint32_t i = start; i <= r; i++) {
+            region_claim(h, i, i == start ? REGION_HUMONGOUS_START : REGION_HUMONGOUS_CONT);
+            h->regions[i].humongous_start = start;
+        }
+        return (int32_t)start;
+    }
+    return -1;
+}
+
+void region_free(mh_heap *h, uint32_t r, bool uncommit)
+{
+    mh_region *reg = &h->regions[r];
+    h->old_used -= reg->top;
+    reg->state = REGION_FREE;
+    reg->top = 0;
+    reg->in_cset = 0;
+    h->free_regions++;
+    if (h->promo_region == (int32_t)r)
+        h->promo_region = -1;
+    if (uncommit)
+        region_uncommit(h, r);
+}
+
+void regions_uncommit_free(mh_heap *h)
+{
+    for (uint32_t r = h->young_regions; r < h->nregions; r++)
+        if (h->regions[r].state == REGION_FREE)
+            region_uncommit(h, r);
+}
+
+uint32_t regions_reserve(mh_heap *h, uint32_t n)
+{
+    h->nreserved = 0;
+    h->reserved_used = 0;
+    while (h->nreserved < n) {
+        int32_t r = region_take(h);
+        if (r < 0)
+            break;
+        h->reserved[h->nreserved++] = r;
+    }
+    return h->nreserved;
+}
+
+void regions_release_reserved(mh_heap *h)
+{
+    for (uint32_t i = h->reserved_used; i < h->nreserved; i++)
+        region_free(h, (uint32_t)h->reserved[i], false);
+    h->nreserved = h->reserved_used = 0;
+}
+
+uint32_t regions_needed(uint64_t bytes, uint64_t max_size, uint64_t region_size)
+{
+    if (bytes == 0)
+        return 0;
+    /* A region is closed only when the next object does not fit, so every
+     * closed region holds at least region_size - max_size + 1 bytes. */
+    uint64_t per_closed = region_size - max_size + 1;
+    return (uint32_t)((bytes - 1) / per_closed + 1);
+}
