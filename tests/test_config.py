@@ -288,9 +288,15 @@ def test_cross_field_error_names_every_source(tmp_path):
     path = write(tmp_path, '[heap]\nmapping = "colored"\n')
     message = one_line_error(path=path, env={"MINIHEAP_HEAP_SIZE": "8T"})
     assert message == (
-        "environment variable MINIHEAP_HEAP_SIZE and default color_bits: "
+        "environment variable MINIHEAP_HEAP_SIZE (with default color_bits): "
         "heap_size 8T does not fit below the colour bit 42 (4T): lower heap_size or raise color_bits"
     )
+
+
+def test_cross_field_error_from_two_sources(tmp_path):
+    path = write(tmp_path, '[heap]\nheap_size = "64M"\n')
+    message = one_line_error(path=path, env={}, cli={"young_size": "64M"})
+    assert message.startswith(f"flag --young-size and {path} [heap] heap_size: young_size 64M leaves no old generation")
 
 
 def test_unknown_cli_override():

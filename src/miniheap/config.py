@@ -594,9 +594,14 @@ def _load(cls: type[HeapConfig], path, env: Mapping[str, str], cli) -> LoadedCon
 
 
 def _where(fields: tuple[str, ...], sources: Mapping[str, Source]) -> str:
-    # Name the sources the user set first: those are the ones to fix.
-    ordered = sorted(fields, key=lambda f: f not in sources)
-    return " and ".join(sources.get(f, DEFAULT_SOURCE).where(f) for f in ordered)
+    # Name the sources the user set first: those are the ones to fix. Defaults that
+    # took part are named after them, since changing one may be the fix too.
+    chosen = [sources[f].where(f) for f in fields if f in sources]
+    defaults = [f for f in fields if f not in sources]
+    if not chosen:
+        return "defaults " + ", ".join(defaults)
+    suffix = f" (with default {', '.join(defaults)})" if defaults else ""
+    return " and ".join(chosen) + suffix
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, object]:
