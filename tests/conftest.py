@@ -68,3 +68,37 @@ def shm_segments(pid=None):
 @pytest.fixture
 def resources():
     return Resources
+
+
+def small_config(backend="memfd", mapping="none", **overrides):
+    """A small heap that collects often. memfd-hugetlb needs 2 MiB regions, so its heap is larger."""
+    from miniheap.config import HeapConfig
+
+    if backend == "memfd-hugetlb":
+        base = dict(heap_size="32M", young_size="8M", region_size="2M", survivor_ratio=2)
+    else:
+        base = dict(heap_size="8M", young_size="2M", region_size="256K", survivor_ratio=6)
+    base.update(backend=backend, mapping=mapping, tenuring_threshold=3, gc_log="off")
+    base.update(overrides)
+    return HeapConfig(**base)
+
+
+LAYOUTS = ("none", "colored", "young-mirror")
+
+
+@pytest.fixture
+def make_heap():
+    """make_heap(backend, mapping, **overrides) -> an open Heap, closed after the test."""
+    from miniheap.heap import Heap
+
+    heaps = []
+
+    def make(backend="memfd", mapping="none", **overrides):
+        require_backend(backend)
+        heap = Heap(small_config(backend, mapping, **overrides))
+        heaps.append(heap)
+        return heap
+
+    yield make
+    for heap in heaps:
+        heap.close()

@@ -142,8 +142,15 @@ def _link_args():
     return []
 
 
+# The embedder's callbacks, implemented in Python (miniheap.heap) with @ffi.def_extern.
+CALLBACK_CDEF = """
+extern "Python" int mh_py_commit(void *ctx, uint64_t offset, uint64_t length);
+extern "Python" int mh_py_uncommit(void *ctx, uint64_t offset, uint64_t length);
+extern "Python" void mh_py_on_gc(void *ctx, const mh_gc_event *event);
+"""
+
 ffibuilder = FFI()
-ffibuilder.cdef(_api_cdef(os.path.join(NATIVE, "miniheap.h")) + _bench_cdef())
+ffibuilder.cdef(_api_cdef(os.path.join(NATIVE, "miniheap.h")) + _bench_cdef() + CALLBACK_CDEF)
 ffibuilder.set_source(
     "miniheap._native",
     '#include "miniheap.h"\n' + ('#include "bench/bench.h"\n' if _bench_cdef() else ""),

@@ -15,6 +15,7 @@ from .mremap import MremapBackend
 
 class AnonMremapBackend(MremapBackend):
     name = "anon-mremap"
+    source_call = "mmap"
     how_created = "mmap(MAP_SHARED|MAP_ANONYMOUS)"
 
     def _create_source(self, size):

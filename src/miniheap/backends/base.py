@@ -112,6 +112,10 @@ class Backend(abc.ABC):
         self.views.append(view)
         return view
 
+    def own_views(self):
+        """Mappings the backing keeps for itself, outside any reservation (the mremap source)."""
+        return []
+
     def commit(self, offset, length):
         self._check_open()
         self._check_range("commit", offset, length)

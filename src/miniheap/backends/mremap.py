@@ -10,7 +10,7 @@ import abc
 
 from .. import syscalls as sc
 from ..errors import SyscallError
-from .base import Backend, commit_error
+from .base import Backend, View, commit_error
 
 DUPLICATE = sc.MREMAP_MAYMOVE | sc.MREMAP_FIXED
 
@@ -22,8 +22,14 @@ class MremapBackend(Backend):
     def _create_source(self, size):
         """Make the first, shared mapping of the backing; return its address."""
 
+    #: how the source mapping is made, for its label
+    source_call = ""
+
     def _create(self, size):
         self.source = self._create_source(size)
+
+    def own_views(self):
+        return [View(f"source ({self.source_call})", self.source, self.size, 0, True, self.name)]
 
     def _map(self, addr, offset, length, writable):
         self.sys.mremap(self.source + offset, 0, length, DUPLICATE, addr,
@@ -45,6 +51,3 @@ class MremapBackend(Backend):
         # page-table entries and leave the memory in the segment).
         self.sys.madvise(self.source + offset, length, sc.MADV_REMOVE)
 
-
-def source_name(backend):
-    return f"source ({backend.name})"

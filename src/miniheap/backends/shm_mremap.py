@@ -19,6 +19,7 @@ SHM_MODE = 0o600
 
 class ShmMremapBackend(MremapBackend):
     name = "shm-mremap"
+    source_call = "shmat"
     how_created = "shmget(IPC_PRIVATE, 0600) + shmat + shmctl(IPC_RMID)"
 
     def _create_source(self, size):

@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""The teaching run of miniheap. Try:
+
+    python examples/gc_demo.py
+    python examples/gc_demo.py --backend shm-mremap          # the 2017 thread's system calls
+    python examples/gc_demo.py --mapping colored             # ZGC-style coloured views
+    python examples/gc_demo.py --config examples/configs/young-mirror.toml
+    python examples/gc_demo.py --plot gc.png                 # needs: pip install '.[plot]'
+"""
+import sys
+
+from miniheap.demo import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""The teaching run: ``python examples/gc_demo.py`` (or ``python -m miniheap demo``).
+
+Seven sections, each headed so a newcomer can follow: the configuration and where each value came from;
+the system calls that built the heap; the heap's views in /proc/self/maps; one object read through
+every view; a workload with the GC log streaming; memory at checkpoints, explained; a summary.
+"""
+import argparse
+import os
+import sys
+import time
+
+from . import config as config_mod
+from .errors import BackendUnavailableError, CommitError, ReservationError
+
+RULE = "=" * 78
+
+
+def heading(number, title, out):
+    print(f"\n{RULE}\n {number}. {title}\n{RULE}", file=out, flush=True)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="gc_demo.py", description="A guided run of miniheap: backends, views, collections, memory.")
+    config_mod.add_arguments(p)
+    p.add_argument("--work", type=int, default=192, metavar="MB",
+                   help="megabytes the workload allocates (default 192)")
+    p.add_argument("--fallback", action="store_true",
+                   help="if the chosen backend cannot work here, warn and use memfd instead of exiting 2")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="draw occupancy, pauses and RSS/PSS over time (needs matplotlib: pip install '.[plot]')")
+    return p.parse_args(argv)
+
+
+def open_heap(loaded, fallback, out):
+    """Build the heap; explain and exit 2 when the backend cannot work, or fall back to memfd."""
+    import attrs
+
+    from .heap import Heap
+
+    try:
+        return Heap(loaded.config)
+    except (BackendUnavailableError, CommitError, ReservationError) as e:
+        if not fallback or loaded.config.backend == "memfd":
+            print(f"\nminiheap: cannot build the heap: {e}\n"
+                  f"(run `python -m miniheap probe` to see every backend; add --fallback to use memfd "
+                  f"instead)", file=sys.stderr)
+            raise SystemExit(2)
+        print(f"\nWARNING: {e}\nWARNING: falling back to backend memfd (--fallback)", file=out)
+        return Heap(attrs.evolve(loaded.config, backend="memfd"))
+
+
+def show_object_through_views(heap, out):
+    """Allocate one object and read its bytes at its address in every view that maps it."""
+    from .syscalls import ffi
+
+    obj = heap.alloc(refs=1, data=24)
+    obj.data[:] = b"hello from miniheap!\x00\x00\x00\x00"
+    base_view = next(v for v in heap.views if v.start <= obj.address < v.end)
+    offset = obj.address - base_view.start + base_view.offset
+    size = 16 + 8 + 24
+    print(f"An object of 1 reference slot and 24 payload bytes sits at heap offset {offset:#x}.\n"
+          f"Its {size} bytes (16 header, 8 slot, 24 payload), read at its address in each view:\n",
+          file=out)
+    seen = set()
+    for view in heap.views:
+        if not view.offset <= offset < view.offset + view.length:
+            continue
+        addr = view.start + offset - view.offset
+        data = bytes(ffi.buffer(ffi.cast("char *", addr), size))
+        seen.add(data)
+        print(f"  {view.name:<22} {addr:#016x}  {data[:16].hex(' ')}  {data[-24:-4]!r}", file=out)
+    verdict = "the same bytes" if len(seen) == 1 else "DIFFERENT bytes (a bug)"
+    print(f"\n{verdict}: one physical copy, several virtual addresses, no copying.",
+          file=out)
+    if heap.config.mapping == "colored":
+        print("The addresses differ only in the colour bits (42, 43, 44): a pointer of any colour can be\n"
+              "dereferenced as it is, which is what ZGC's multi-mapping bought.", file=out)
+    obj.release()
+
+
+class Sampler:
+    """Occupancy, RSS and PSS over time, for the plot."""
+
+    def __init__(self, heap):
+        import psutil
+
+        self.heap, self.process = heap, psutil.Process()
+        self.rows = []
+
+    def sample(self, full=False):
+        t = time.monotonic() - self.heap.started
+        rss = self.process.memory_info().rss
+        pss = self.process.memory_full_info().pss if full else None
+        self.rows.append((t, self.heap.occupancy()["total"], rss, pss))
+
+
+def run_workload(heap, megabytes, out, sampler):
+    """Short-lived garbage with a slowly replaced set of long-lived objects, as a server would make."""
+    from .sizes import format_size
+
+    target = megabytes << 20
+    keep = heap.alloc(refs=256, data=0)  # a root table of long-lived objects, soon promoted
+    allocated, i, step = 0, 0, target // 10
+    next_report = step
+    started = time.monotonic()
+    while allocated < target:
+        node = heap.alloc(refs=2, data=48)
+        prev = heap.alloc(refs=1, data=32)
+        node[0] = prev
+        allocated += 2 * 16 + 24 + 80  # headers, slots and payloads of the two objects
+        if i % 64 == 0:
+            keep[(i // 64) % 256] = node  # one in 64 lives on (until replaced)
+        i += 1
+        if allocated >= next_report:
+            sampler.sample(full=True)
+            occupancy = heap.occupancy()
+            print(f"[workload] {100 * allocated // target:3d}%  allocated {format_size(allocated)}, "
+                  f"heap {format_size(occupancy['total'])} in use, "
+                  f"{heap.stats.collections} collections, {time.monotonic() - started:.1f}s", file=out,
+                  flush=True)
+            next_report += step
+    keep.release()
+
+
+def memory_checkpoint(heap, title, out):
+    snap = heap.memory()
+    print(f"-- {title}", file=out)
+    print(snap.table(), file=out)
+    print(file=out)
+    print(snap.explain(), file=out)
+    print(file=out)
+    return snap
+
+
+def summary(heap, out, wall):
+    from .sizes import format_size
+
+    s = heap.stats
+    print(f"collections:   {s.young_collections} young, {s.full_collections} full\n"
+          f"pauses:        median {s.pause_median_ms:.3f} ms, p95 {s.pause_p95_ms:.3f} ms, "
+          f"max {s.pause_max_ms:.3f} ms, total {s.pause_total_ms:.1f} ms of {wall:.1f} s\n"
+          f"copied:        {format_size(s.bytes_copied)} ({format_size(s.bytes_promoted)} promoted to old)\n"
+          f"copy rate:     {s.copy_rate / 1e9:.2f} GB/s of pause\n"
+          f"allocated:     {format_size(s.bytes_allocated)} in {s.objects_allocated} objects", file=out)
+    if heap.config.mapping == "colored":
+        print(f"load barrier:  {s.loads_fast} fast, {s.loads_slow} slow, {s.loads_healed} healed",
+              file=out)
+
+
+def plot(sampler, heap, path, out):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"--plot: matplotlib is not installed; pip install 'miniheap[plot]' (skipped {path})",
+              file=out)
+        return False
+    t = [r[0] for r in sampler.rows]
+    fig, (occ, pauses, mem) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    occ.plot(t, [r[1] / 2**20 for r in sampler.rows], label="heap in use")
+    occ.set_ylabel("MiB")
+    occ.legend(loc="upper left")
+    pauses.vlines([e.time for e in heap.events], 0, [e.pause_ms for e in heap.events],
+                  colors=["tab:red" if e.full else "tab:blue" for e in heap.events])
+    pauses.set_ylabel("pause (ms)")
+    mem.plot(t, [r[2] / 2**20 for r in sampler.rows], label="RSS")
+    pss = [(r[0], r[3] / 2**20) for r in sampler.rows if r[3] is not None]
+    if pss:
+        mem.plot([p[0] for p in pss], [p[1] for p in pss], "o-", label="PSS")
+    mem.set_ylabel("MiB")
+    mem.set_xlabel("seconds since the heap was created")
+    mem.legend(loc="upper left")
+    fig.suptitle(f"miniheap: {heap.config.backend}, mapping {heap.config.mapping}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"plot written to {path}", file=out)
+    return True
+
+
+def main(argv=None, out=None):
+    out = out or sys.stdout
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        loaded = config_mod.HeapConfig.from_args(args)
+    except config_mod.ConfigError as e:
+        print(f"miniheap: {e}", file=sys.stderr)
+        return 2
+    wall_start = time.monotonic()
+
+    heading(1, "Configuration, and where each value came from", out)
+    print(loaded.describe(), file=out)
+
+    heading(2, "The system calls that built the heap (strace format)", out)
+    heap = open_heap(loaded, args.fallback, out)
+    with heap:
+        print("\n".join(heap.trace.lines), file=out)
+        if heap.config.backend == "shm-mremap":
+            print("\nThis is the 2017 thread's sequence: shmget, shmat, shmctl(IPC_RMID) at once, then\n"
+                  "mremap(old_size=0) to make each further view of the same segment.", file=out)
+
+        heading(3, "The heap's views, from /proc/self/maps", out)
+        from .maps import format_view_table
+
+        print(format_view_table(heap.views), file=out)
+
+        heading(4, "One object, read through every view", out)
+        show_object_through_views(heap, out)
+
+        sampler = Sampler(heap)
+        heading(5, f"A workload: {args.work} MB of short- and long-lived objects, GC log streaming", out)
+        before = heap.memory()
+        sampler.sample(full=True)
+        run_workload(heap, args.work, out, sampler)
+        after = heap.memory()
+        heap.collect(full=True)
+        sampler.sample(full=True)
+        heap.verify()
+
+        heading(6, "Memory at checkpoints: RSS vs PSS vs USS vs huge pages vs backing", out)
+        for title, snap in (("before the workload", before), ("after the workload", after)):
+            print(f"-- {title}\n{snap.table()}\n", file=out)
+        memory_checkpoint(heap, "after a full collection", out)
+
+        heading(7, "Summary", out)
+        summary(heap, out, time.monotonic() - wall_start)
+        if args.plot:
+            plot(sampler, heap, args.plot, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,565 @@
+"""The Python façade: ``Heap`` builds the layers (backend, layout, C heap) and hands out ``Ref`` handles.
+
+Layers, bottom up: the system-call layer (:mod:`miniheap.syscalls`) records every kernel call; a
+backend (:mod:`miniheap.backends`) owns the physical memory; a layout (:mod:`miniheap.layout`) maps its
+views into reservations; the C heap (``miniheap._native``) allocates and collects inside the views and
+asks back through callbacks to commit and uncommit regions. Python holds objects only through
+``Ref`` handles, slots of a root table the collector updates when objects move.
+
+Misuse never reaches C with a dangling pointer: a closed heap (or one inherited through ``fork()``)
+passes NULL, a released ``Ref`` passes an invalid handle, and C answers with an error code that is
+turned into an exception here. The fast path therefore pays for no Python-side checks.
+"""
+import os
+import statistics
+import sys
+import time
+import weakref
+
+from . import _native
+from .backends import backend_class
+from .config import HeapConfig
+from .errors import (BackendUnavailableError, CommitError, ForeignRefError, ForkedHeapError,
+                     HeapClosedError, HeapExhaustedError, MiniheapError, ReleasedRefError)
+from .layout import open_layout
+from .syscalls import Syscalls
+
+ffi, lib = _native.ffi, _native.lib
+
+SPACE_NAMES = ("eden", "survivor", "old", "humongous")
+REGION_STATES = ("free", "eden", "survivor-from", "survivor-to", "old", "humongous", "humongous+")
+
+
+class HeapCorruptionError(MiniheapError):
+    """heap.verify() found a broken invariant (a bug in the collector, never in the caller)."""
+
+
+class Stats:
+    """A snapshot of the collector's counters, with pause percentiles in milliseconds."""
+
+    def __init__(self, native, pauses_ns):
+        for field in ffi.typeof("mh_stats").fields:
+            setattr(self, field[0], getattr(native, field[0]))
+        self.collections = self.young_collections + self.full_collections
+        ms = sorted(p / 1e6 for p in pauses_ns)
+        self.pauses_ms = ms
+        self.pause_total_ms = sum(ms)
+        self.pause_median_ms = statistics.median(ms) if ms else 0.0
+        self.pause_p95_ms = ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else 0.0
+        self.pause_max_ms = ms[-1] if ms else 0.0
+        pause_s = self.pause_total_ms / 1e3
+        self.copy_rate = self.bytes_copied / pause_s if pause_s else 0.0  # bytes per second of pause
+
+    def as_dict(self):
+        return {k: v for k, v in vars(self).items() if k != "pauses_ms"}
+
+    def __repr__(self):
+        return (f"<Stats young={self.young_collections} full={self.full_collections} "
+                f"copied={self.bytes_copied} promoted={self.bytes_promoted} "
+                f"pause total={self.pause_total_ms:.3f}ms max={self.pause_max_ms:.3f}ms>")
+
+
+class GCEvent:
+    """One collection, copied out of the C event record (which is only valid during the callback)."""
+
+    __slots__ = tuple(f[0] for f in ffi.typeof("mh_gc_event").fields) + ("time",)
+
+    def __init__(self, native, when):
+        for name in GCEvent.__slots__[:-1]:
+            value = getattr(native, name)
+            setattr(self, name, list(value) if name == "bytes_by_age" else value)
+        self.time = when
+
+    @property
+    def full(self):
+        return self.kind == lib.MH_GC_FULL
+
+    @property
+    def pause_ms(self):
+        return self.ns_total / 1e6
+
+
+_live_heaps = weakref.WeakSet()
+
+
+def _forget_heaps_in_child():
+    # The child of a fork() shares the parent's backing (MAP_SHARED): letting it collect would move
+    # objects under the parent's feet. Disable every heap; using one raises ForkedHeapError.
+    for heap in list(_live_heaps):
+        heap._forked = True
+        heap._ptr = ffi.NULL
+
+
+os.register_at_fork(after_in_child=_forget_heaps_in_child)
+
+
+class Heap:
+    """A generational heap in multi-mapped memory. Use as a context manager, or call close()."""
+
+    def __init__(self, config=None, **overrides):
+        if config is None:
+            config = HeapConfig(**overrides)
+        elif overrides:
+            import attrs
+
+            config = attrs.evolve(config, **overrides)
+        self.config = config
+        self._ptr = ffi.NULL
+        self._closed = False
+        self._forked = False
+        self._commit_error = None
+        self._pauses_ns = []
+        self.events = []
+        self.sys = Syscalls()
+        self.trace = self.sys.trace
+        self.backend = self.layout = None
+        self.started = time.monotonic()
+        self._gclog = _open_gclog(config, self.started)
+        try:
+            self.backend = self._open_backend()
+            self.layout = open_layout(config.mapping, self.sys, self.backend, config)
+            self._ctx = ffi.new_handle(self)
+            self._ptr = self._create_native()
+        except BaseException:
+            self._release_memory()
+            raise
+        self._gclog.log_start(config, self.views)
+        _live_heaps.add(self)
+
+    # -- construction ----------------------------------------------------------------------------
+    def _open_backend(self):
+        cls = backend_class(self.config.backend)
+        try:
+            return cls(self.sys, self.config.heap_size)
+        except OSError as e:
+            verdict = cls.explain_failure(e)
+            raise BackendUnavailableError(
+                f"backend {cls.name} cannot work here: {verdict.why}"
+                + (f"; fix: {verdict.fix}" if verdict.fix else "; try backend='memfd'")) from e
+
+    def _create_native(self):
+        c = self.config
+        cfg = ffi.new("mh_config *")
+        cfg.heap_size, cfg.region_size, cfg.young_size = c.heap_size, c.region_size, c.young_size
+        cfg.survivor_ratio, cfg.tenuring_threshold = c.survivor_ratio, c.tenuring_threshold
+        cfg.max_handles = c.max_handles
+        cfg.colored = 1 if self.layout.colored else 0
+        cfg.view_base = list(self.layout.view_bases)
+        cfg.commit, cfg.uncommit, cfg.on_gc = lib.mh_py_commit, lib.mh_py_uncommit, lib.mh_py_on_gc
+        cfg.ctx = self._ctx
+        err = ffi.new("char[]", 512)
+        ptr = lib.mh_heap_new(cfg, err, 512)
+        if ptr == ffi.NULL:
+            if self._commit_error is not None:
+                raise self._commit_error
+            raise MiniheapError(ffi.string(err).decode())
+        return ptr
+
+    # -- objects ---------------------------------------------------------------------------------
+    def alloc(self, refs=0, data=0):
+        """A new object with ``refs`` null reference slots and ``data`` zeroed payload bytes."""
+        h = lib.mh_alloc(self._ptr, refs, data) if type(refs) is int and type(data) is int else -2
+        if h < 0:
+            self._raise_alloc(refs, data)
+        ref = Ref.__new__(Ref)
+        ref._heap, ref._h = self, h
+        return ref
+
+    def _raise_alloc(self, refs, data):
+        for name, value in (("refs", refs), ("data", data)):
+            if type(value) is not int or value < 0 or value >= 1 << 32:
+                raise ValueError(f"alloc({name}={value!r}): {name} must be an int from 0 to 2**32-1")
+        self._raise()
+
+    def collect(self, full=False):
+        """Run a young collection, or a full one with ``full=True``."""
+        if lib.mh_collect(self._ptr, 1 if full else 0) != 0:
+            self._raise()
+
+    def verify(self):
+        """Check every invariant of the heap; raise HeapCorruptionError describing the first broken one."""
+        problems = lib.mh_verify(self._ptr)
+        if problems < 0:
+            self._raise()
+        if problems:
+            raise HeapCorruptionError(f"{problems} problem(s); first: {self._error_message()}")
+
+    # -- figures ---------------------------------------------------------------------------------
+    @property
+    def stats(self):
+        self._check_open()
+        return Stats(lib.mh_get_stats(self._ptr), self._pauses_ns)
+
+    def occupancy(self):
+        """Bytes in use: dict of eden, survivor, old and total."""
+        self._check_open()
+        p = self._ptr
+        return {"eden": lib.mh_eden_used(p), "survivor": lib.mh_survivor_used(p),
+                "old": lib.mh_old_used(p), "total": lib.mh_used(p)}
+
+    def regions(self):
+        """(index, state, used bytes) for every region, for teaching outputs."""
+        self._check_open()
+        used = ffi.new("uint64_t *")
+        result = []
+        for i in range(lib.mh_region_count(self._ptr)):
+            state = lib.mh_region_info(self._ptr, i, used)
+            result.append((i, REGION_STATES[state] if 0 <= state < len(REGION_STATES) else "?", used[0]))
+        return result
+
+    @property
+    def views(self):
+        """The heap's mappings: name, address range, protection, backing."""
+        self._check_open()
+        return list(self.layout.views) + self.backend.own_views()
+
+    @property
+    def good_color(self):
+        self._check_open()
+        return lib.mh_good_color(self._ptr)
+
+    def raw_slot(self, ref, slot):
+        """The reference stored in a slot as it is in memory, WITHOUT the load barrier (0 for null).
+
+        For teaching and testing the coloured layout: after a full collection a field may still hold a
+        stale colour; loading it (``ref[slot]``) heals it, and raw_slot shows the before and after.
+        """
+        if not 0 <= slot < ref.nrefs:
+            raise IndexError(f"reference slot {slot} out of range: the object has {ref.nrefs} slots")
+        return lib.mh_peek_slot(self._ptr, ref._h, slot)
+
+    def raw_color(self, ref, slot):
+        """The colour (MH_COLOR_*) of the raw reference in a slot, before any load barrier."""
+        return lib.mh_ref_color(self._ptr, self.raw_slot(ref, slot))
+
+    def memory(self):
+        """A full memory snapshot (RSS, PSS, USS, huge pages, backing, per view). About 20 ms per GiB."""
+        from . import memory
+
+        self._check_open()
+        return memory.snapshot(self.views, self.backend.physical_bytes(),
+                               hugetlb_expected=self.config.backend == "memfd-hugetlb")
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self):
+        """Free the collector's metadata, unmap every view and free the backing. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        _live_heaps.discard(self)
+        ptr, self._ptr = self._ptr, ffi.NULL
+        if ptr != ffi.NULL and not self._forked:
+            lib.mh_heap_free(ptr)
+        if not self._forked:
+            self._release_memory()
+        self._gclog.close()
+
+    def _release_memory(self):
+        if self.layout is not None:
+            self.layout.close()
+        if self.backend is not None:
+            self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        state = "closed" if self._closed else f"{self.config.backend}, {self.config.mapping}"
+        return f"<Heap {self.config.heap_size >> 20}M ({state})>"
+
+    # -- errors ----------------------------------------------------------------------------------
+    def _check_open(self):
+        if self._ptr == ffi.NULL:
+            self._raise()
+
+    def _error_message(self):
+        return ffi.string(lib.mh_last_error_message(self._ptr)).decode(errors="replace")
+
+    def _raise(self, ref=None):
+        """Turn the C heap's last error (or a closed/forked state) into the right exception."""
+        if self._forked:
+            raise ForkedHeapError("this heap was created in the parent process before fork(); a child "
+                                  "must not use it (its memory is shared with the parent): create a new "
+                                  "Heap in the child")
+        if self._closed or self._ptr == ffi.NULL:
+            raise HeapClosedError("the heap is closed: its objects and Refs can no longer be used; "
+                                  "create a new Heap")
+        if ref is not None and ref._h < 0:
+            raise ReleasedRefError("this Ref was released (release() or the end of its with-block); "
+                                   "keep another Ref to the object if you still need it")
+        code = lib.mh_last_error(self._ptr)
+        message = self._error_message()
+        if code == lib.MH_E_EXHAUSTED:
+            raise HeapExhaustedError(message)
+        if code == lib.MH_E_COMMIT:
+            cause, self._commit_error = self._commit_error, None
+            raise CommitError(f"{message}: {cause}" if cause else message) from cause
+        if code in (lib.MH_E_BAD_SLOT, lib.MH_E_TOO_LARGE):
+            raise IndexError(message) if code == lib.MH_E_BAD_SLOT else ValueError(message)
+        raise MiniheapError(message or f"miniheap error {code}")
+
+
+class Payload:
+    """The payload bytes of one object, read and written through the heap on every access.
+
+    Not a memoryview: the collector moves objects, so a buffer kept across an allocation would point
+    at the object's old copy. Each access finds the object where it is now. Supports ``len``, indexing
+    and slicing (``ref.data[:4] = b"abcd"``), ``bytes(ref.data)``.
+    """
+
+    __slots__ = ("_ref",)
+
+    def __init__(self, ref):
+        self._ref = ref
+
+    def _buffer(self):
+        ref = self._ref
+        heap = ref._heap
+        n = lib.mh_nbytes(heap._ptr, ref._h)
+        if n < 0:
+            heap._raise(ref)
+        return ffi.buffer(lib.mh_payload(heap._ptr, ref._h), n) if n else b""
+
+    def __len__(self):
+        ref = self._ref
+        n = lib.mh_nbytes(ref._heap._ptr, ref._h)
+        if n < 0:
+            ref._heap._raise(ref)
+        return n
+
+    def __getitem__(self, index):
+        buf = self._buffer()
+        if isinstance(index, slice):
+            return bytes(buf[index])
+        return buf[_payload_index(index, len(buf))][0]
+
+    def __setitem__(self, index, value):
+        buf = self._buffer()
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(buf))
+            value = bytes(value)
+            if step != 1 or len(value) != max(0, stop - start):
+                raise ValueError(f"payload slice [{start}:{stop}] holds {max(0, stop - start)} bytes, "
+                                 f"got {len(value)}: the payload cannot grow or shrink "
+                                 f"(its size {len(buf)} is fixed at alloc)")
+            buf[start:stop] = value
+        else:
+            if not isinstance(value, int) or not 0 <= value < 256:
+                raise ValueError(f"a payload byte is an int from 0 to 255, not {value!r}")
+            buf[_payload_index(index, len(buf))] = bytes((value,))
+
+    def __bytes__(self):
+        return bytes(self._buffer())
+
+    tobytes = __bytes__
+
+    def __eq__(self, other):
+        return bytes(self) == bytes(other)
+
+    def __repr__(self):
+        return f"<Payload {bytes(self)!r}>"
+
+
+def _payload_index(index, n):
+    if not isinstance(index, int):
+        raise TypeError(f"payload indices are ints or slices, not {type(index).__name__}")
+    if not -n <= index < n:
+        raise IndexError(f"payload index {index} out of range: the payload has {n} bytes")
+    return index % n
+
+
+class Ref:
+    """A handle to one object of a heap. Compare with ``==`` (same object), never with addresses.
+
+    ``ref[i]`` loads reference slot i (a new Ref, or None), ``ref[i] = other`` stores with the write
+    barrier, ``ref.data`` is the payload. Released when garbage-collected by Python, by ``release()``,
+    or at the end of ``with ref:``.
+    """
+
+    __slots__ = ("_heap", "_h", "__weakref__")
+
+    def __getitem__(self, slot):
+        heap = self._heap
+        h = lib.mh_load(heap._ptr, self._h, slot) if type(slot) is int and slot >= 0 else -3
+        if h >= 0:
+            ref = Ref.__new__(Ref)
+            ref._heap, ref._h = heap, h
+            return ref
+        if h == -1:
+            return None
+        self._fail_slot(slot)
+
+    def __setitem__(self, slot, value):
+        heap = self._heap
+        if value is None:
+            vh = -1
+        elif type(value) is Ref and value._heap is heap:
+            vh = value._h
+            if vh < 0:
+                raise ReleasedRefError(f"cannot store a released Ref into slot {slot}")
+        else:
+            self._fail_store_value(value)
+        if type(slot) is not int or slot < 0 or lib.mh_store(heap._ptr, self._h, slot, vh) != 0:
+            self._fail_slot(slot)
+
+    def _fail_slot(self, slot):
+        if type(slot) is not int:
+            raise TypeError(f"reference slots are indexed by int, not {type(slot).__name__}")
+        if slot < 0:
+            raise IndexError(f"reference slot {slot} out of range: slots are numbered from 0")
+        self._heap._raise(self)
+
+    def _fail_store_value(self, value):
+        if isinstance(value, Ref):
+            raise ForeignRefError("this Ref belongs to another heap: a slot can only refer to an object "
+                                  "of its own heap")
+        raise TypeError(f"a reference slot holds a Ref of the same heap or None, not "
+                        f"{type(value).__name__}; put bytes in the payload (ref.data) instead")
+
+    def __eq__(self, other):
+        if type(other) is not Ref:
+            return NotImplemented
+        if other._heap is not self._heap:
+            return False
+        same = lib.mh_same(self._heap._ptr, self._h, other._h)
+        if same < 0:
+            self._heap._raise(self if self._h < 0 else other)
+        return same == 1
+
+    __hash__ = None  # objects move: no address-based hash would stay valid
+
+    def __len__(self):
+        return self.nrefs
+
+    @property
+    def nrefs(self):
+        n = lib.mh_nrefs(self._heap._ptr, self._h)
+        if n < 0:
+            self._heap._raise(self)
+        return n
+
+    @property
+    def data(self):
+        return Payload(self)
+
+    @data.setter
+    def data(self, value):
+        Payload(self)[:] = value
+
+    @property
+    def address(self):
+        """The object's current address (coloured in the coloured layout). Changes when it moves."""
+        addr = lib.mh_handle_ref(self._heap._ptr, self._h)
+        if not addr:
+            self._heap._raise(self)
+        return addr
+
+    @property
+    def age(self):
+        a = lib.mh_age(self._heap._ptr, self._h)
+        if a < 0:
+            self._heap._raise(self)
+        return a
+
+    @property
+    def space(self):
+        """Where the object lives now: eden, survivor, old or humongous."""
+        s = lib.mh_space_of(self._heap._ptr, self._h)
+        if s < 0:
+            self._heap._raise(self)
+        return SPACE_NAMES[s]
+
+    @property
+    def released(self):
+        return self._h < 0
+
+    @property
+    def heap(self):
+        return self._heap
+
+    def copy(self):
+        """Another Ref to the same object (released independently)."""
+        h = lib.mh_dup(self._heap._ptr, self._h)
+        if h < 0:
+            self._heap._raise(self)
+        ref = Ref.__new__(Ref)
+        ref._heap, ref._h = self._heap, h
+        return ref
+
+    def release(self):
+        """Drop this root now. Using the Ref afterwards raises ReleasedRefError. Idempotent."""
+        h, self._h = self._h, -4
+        heap = self._heap
+        if h >= 0 and heap._ptr != ffi.NULL:
+            lib.mh_release(heap._ptr, h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __del__(self):
+        h = self._h
+        if h >= 0:
+            heap = self._heap
+            if heap._ptr != ffi.NULL and lib is not None:
+                lib.mh_release(heap._ptr, h)
+
+    def __repr__(self):
+        if self._h < 0:
+            return "<Ref released>"
+        if self._heap._ptr == ffi.NULL:
+            return "<Ref of a closed heap>"
+        return f"<Ref {self.address:#x} refs={self.nrefs} data={len(self.data)}B {self.space}>"
+
+
+# -- callbacks from the C heap ---------------------------------------------------------------------
+
+@ffi.def_extern()
+def mh_py_commit(ctx, offset, length):
+    heap = ffi.from_handle(ctx)
+    try:
+        heap.backend.commit(offset, length)
+        return 0
+    except Exception as e:  # the C heap sees -1 and reports MH_E_COMMIT; the cause is kept for it
+        heap._commit_error = e
+        return -1
+
+
+@ffi.def_extern()
+def mh_py_uncommit(ctx, offset, length):
+    heap = ffi.from_handle(ctx)
+    try:
+        heap.backend.uncommit(offset, length)
+        return 0
+    except Exception as e:
+        heap._commit_error = e
+        return -1
+
+
+@ffi.def_extern()
+def mh_py_on_gc(ctx, event):
+    heap = ffi.from_handle(ctx)
+    try:
+        record = GCEvent(event, time.monotonic() - heap.started)
+        heap._pauses_ns.append(record.ns_total)
+        heap.events.append(record)
+        heap._gclog.log_event(record)
+    except Exception as e:  # never unwind through C; report and go on
+        print(f"miniheap: GC event handling failed: {e!r}", file=sys.stderr)
+
+
+def _open_gclog(config, started):
+    from .gclog import GCLog
+
+    return GCLog.from_config(config, started)

@@ -1,0 +1,217 @@
+"""The generational heap and its copying collector, through the public API, on every working backend.
+
+Property tests build random object graphs (cycles, shared children, old-to-young links, payload bytes),
+collect young and full many times, and compare the graph reachable from the roots with a pure-Python
+model after every collection; heap.verify() runs after every collection too.
+"""
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from miniheap import HeapExhaustedError
+from miniheap.backends import BACKENDS
+
+from .conftest import LAYOUTS, require_backend, small_config
+from .graphs import SERIAL, Model, heap_shape
+
+
+def build_object(heap, model, serial, nrefs, extra):
+    payload = SERIAL.pack(serial) + extra
+    ref = heap.alloc(refs=nrefs, data=len(payload))
+    ref.data[:] = payload
+    model.add(serial, nrefs, payload)
+    return ref
+
+
+def link(refs, model, src, slot, dst):
+    a = refs[src]
+    slot %= max(1, a.nrefs)
+    if a.nrefs == 0:
+        return
+    a[slot] = None if dst is None else refs[dst]
+    model.objects[src][0][slot] = dst
+
+
+def check(heap, model, roots):
+    heap.verify()
+    expected = model.shape([serial for serial, _ in roots])
+    assert heap_shape([ref for _, ref in roots]) == expected
+
+
+objects = st.lists(st.tuples(st.integers(0, 4), st.binary(max_size=40)), min_size=1, max_size=40)
+edge = st.tuples(st.integers(0, 10**6), st.integers(0, 3), st.one_of(st.none(), st.integers(0, 10**6)))
+graph = st.fixed_dictionaries({
+    "old": objects, "young": objects,
+    "old_edges": st.lists(edge, max_size=80), "young_edges": st.lists(edge, max_size=80),
+    "cross_edges": st.lists(edge, max_size=40),  # old -> young, the card table's business
+    "roots": st.lists(st.integers(0, 10**6), max_size=8),
+    "collections": st.lists(st.booleans(), min_size=1, max_size=6),
+})
+
+
+def run_graph(heap, g):
+    model, refs = Model(), {}
+
+    def make(batch, first):
+        for i, (nrefs, extra) in enumerate(batch):
+            refs[first + i] = build_object(heap, model, first + i, nrefs, extra)
+        return list(range(first, first + len(batch)))
+
+    def wire(edges, sources, targets):
+        for src, slot, dst in edges:
+            link(refs, model, sources[src % len(sources)], slot,
+                 None if dst is None else targets[dst % len(targets)])
+
+    old = make(g["old"], 0)
+    wire(g["old_edges"], old, old)
+    for _ in range(heap.config.tenuring_threshold + 1):  # age the first batch into the old generation
+        heap.collect()
+    young = make(g["young"], 10_000)
+    wire(g["young_edges"], young, young + old)
+    wire(g["cross_edges"], old, young)
+
+    everything = old + young
+    keep = sorted({everything[r % len(everything)] for r in g["roots"]})
+    roots = [(s, refs[s]) for s in keep]
+    for s, ref in refs.items():  # drop every other Ref: only the chosen roots stay
+        if s not in keep:
+            ref.release()
+    for full in g["collections"]:
+        heap.collect(full=full)
+        check(heap, model, roots)
+    heap.collect(full=True)
+    check(heap, model, roots)
+    reachable = model.reachable_bytes(keep)
+    used = heap.occupancy()["total"]
+    assert used >= reachable
+    for _, ref in roots:
+        ref.release()
+    heap.collect(full=True)
+    heap.verify()
+    assert heap.occupancy()["total"] == 0, "unreachable objects were not reclaimed"
+
+
+@pytest.mark.parametrize("mapping", LAYOUTS)
+@pytest.mark.parametrize("backend", list(BACKENDS))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(g=graph)
+def test_random_graphs_survive_collections(backend, mapping, g):
+    require_backend(backend)
+    from miniheap.heap import Heap
+
+    with Heap(small_config(backend, mapping)) as heap:
+        run_graph(heap, g)
+
+
+# -- one test per mechanism ---------------------------------------------------------------------
+
+def test_survivors_age_and_are_promoted_at_the_threshold(make_heap):
+    heap = make_heap()
+    obj = heap.alloc(refs=1, data=8)
+    assert obj.space == "eden" and obj.age == 0
+    # As in HotSpot: a survivor whose age has reached the threshold is promoted by the next collection.
+    for age in range(1, heap.config.tenuring_threshold + 1):
+        heap.collect()
+        assert (obj.space, obj.age) == ("survivor", age)
+    heap.collect()
+    assert obj.space == "old"
+    assert heap.stats.bytes_promoted > 0
+    heap.verify()
+
+
+def test_survivor_overflow_promotes_early(make_heap):
+    heap = make_heap()
+    survivor = heap.config.young_size // (heap.config.survivor_ratio + 2)
+    keep = [heap.alloc(refs=0, data=1000) for _ in range(int(1.5 * survivor) // 1016)]
+    heap.collect()
+    spaces = {r.space for r in keep}
+    assert spaces == {"survivor", "old"}, spaces
+    assert heap.events[-1].survivor_overflow_bytes > 0
+    assert all(r.age <= 1 for r in keep)
+    heap.verify()
+
+
+def test_old_to_young_reference_is_found_through_the_card_table(make_heap):
+    heap = make_heap()
+    parent = heap.alloc(refs=4, data=0)
+    heap.collect(full=True)  # a full collection promotes every young survivor
+    assert parent.space == "old"
+    child = heap.alloc(refs=0, data=16)
+    child.data[:5] = b"child"
+    parent[2] = child
+    child.release()  # now only the old object keeps the child alive
+    heap.collect()
+    assert heap.events[-1].cards_scanned >= 1
+    got = parent[2]
+    assert got is not None and got.data[:5] == b"child"
+    assert got.space == "survivor"
+    heap.verify()
+
+
+def test_exhausted_heap_raises_and_stays_usable(make_heap):
+    heap = make_heap()
+    head = heap.alloc(refs=1, data=0)
+    node = head.copy()
+    with pytest.raises(HeapExhaustedError) as e:
+        for _ in range(10**6):
+            nxt = heap.alloc(refs=1, data=1024)
+            node[0] = nxt
+            node.release()
+            node = nxt
+    assert "heap" in str(e.value)
+    heap.verify()
+    node.release()
+    head.release()
+    heap.collect(full=True)
+    assert heap.occupancy()["total"] == 0
+    again = heap.alloc(refs=2, data=64)  # usable again
+    again[0] = again
+    assert again[0] == again
+    heap.verify()
+
+
+def test_large_objects_live_in_the_old_generation(make_heap):
+    heap = make_heap()
+    big = heap.alloc(refs=2, data=heap.config.region_size)  # more than a region: humongous
+    assert big.space == "humongous"
+    big.data[-3:] = b"end"
+    small = heap.alloc(refs=0, data=8)
+    big[1] = small
+    small.release()
+    heap.collect()
+    heap.collect(full=True)
+    assert big.data[-3:] == b"end" and big[1] is not None
+    heap.verify()
+    big.release()
+    heap.collect(full=True)
+    assert heap.occupancy()["total"] == 0
+
+
+def test_an_object_larger_than_the_heap_is_refused(make_heap):
+    heap = make_heap()
+    with pytest.raises((ValueError, HeapExhaustedError)) as e:
+        heap.alloc(refs=0, data=2 * heap.config.heap_size)
+    assert "heap" in str(e.value)
+    heap.alloc(refs=0, data=8)
+
+
+def test_stats_report_copying_and_pauses(make_heap):
+    heap = make_heap()
+    keep = [heap.alloc(refs=1, data=100) for _ in range(100)]
+    heap.collect()
+    s = heap.stats
+    assert s.young_collections == 1 and s.bytes_copied >= 100 * 116
+    assert len(s.pauses_ms) == 1 and s.pause_total_ms > 0
+    heap.collect(full=True)
+    assert heap.stats.full_collections == 1
+    assert heap.events[-1].full
+    del keep
+
+
+def test_garbage_is_reclaimed_by_a_young_collection(make_heap):
+    heap = make_heap()
+    for _ in range(1000):
+        heap.alloc(refs=1, data=64)  # dropped at once: garbage
+    before = heap.occupancy()["eden"]
+    heap.collect()
+    assert before > 0 and heap.occupancy()["total"] == 0
