@@ -95,32 +95,63 @@ class Sampler:
         self.rows.append((t, self.heap.occupancy()["total"], rss, pss))
 
 
+def walk(node):
+    """Follow slot 0 from node to the end of its list."""
+    while node is not None:
+        node = node[0]
+
+
 def run_workload(heap, megabytes, out, sampler):
-    """Short-lived garbage with a slowly replaced set of long-lived objects, as a server would make."""
+    """Three lifetimes, as a server makes them: per-request garbage, sessions that live for a few
+    collections, and cache entries that live long enough to be promoted and die in the old generation
+    (garbage only a full collection reclaims)."""
+    import random
+
     from .sizes import format_size
 
+    rng = random.Random(2017)
     target = megabytes << 20
-    keep = heap.alloc(refs=256, data=0)  # a root table of long-lived objects, soon promoted
+    sessions = heap.alloc(refs=4096, data=0)
+    cache = heap.alloc(refs=2048, data=0)
     allocated, i, step = 0, 0, target // 10
-    next_report = step
+    next_report, halfway_done = step, False
     started = time.monotonic()
     while allocated < target:
-        node = heap.alloc(refs=2, data=48)
-        prev = heap.alloc(refs=1, data=32)
-        node[0] = prev
-        allocated += 2 * 16 + 24 + 80  # headers, slots and payloads of the two objects
-        if i % 64 == 0:
-            keep[(i // 64) % 256] = node  # one in 64 lives on (until replaced)
+        request = heap.alloc(refs=2, data=48)  # dies at once
+        request[0] = heap.alloc(refs=0, data=32)
+        allocated += 128
+        if i % 16 == 0:  # a session: replaced after about 65k requests
+            session = heap.alloc(refs=1, data=96)
+            session[0] = request
+            sessions[rng.randrange(4096)] = session
+            allocated += 128
+        if i % 128 == 0:  # a cache entry of four nodes: lives for many collections
+            entry = heap.alloc(refs=1, data=120)
+            for _ in range(3):
+                node = heap.alloc(refs=1, data=120)
+                node[0] = entry
+                entry = node
+            slot = rng.randrange(2048)
+            walk(cache[slot])  # read the entry it replaces: every step is a load, with the barrier
+            cache[slot] = entry
+            allocated += 4 * 144
         i += 1
+        if not halfway_done and allocated >= target // 2:
+            # As a System.gc() would: afterwards the coloured layout's heap fields hold stale colours
+            # until loads heal them.
+            heap.collect(full=True)
+            halfway_done = True
         if allocated >= next_report:
             sampler.sample(full=True)
             occupancy = heap.occupancy()
             print(f"[workload] {100 * allocated // target:3d}%  allocated {format_size(allocated)}, "
-                  f"heap {format_size(occupancy['total'])} in use, "
-                  f"{heap.stats.collections} collections, {time.monotonic() - started:.1f}s", file=out,
-                  flush=True)
+                  f"in use: eden {format_size(occupancy['eden'])}, survivor "
+                  f"{format_size(occupancy['survivor'])}, old {format_size(occupancy['old'])}; "
+                  f"{heap.stats.collections} collections, {time.monotonic() - started:.1f}s",
+                  file=out, flush=True)
             next_report += step
-    keep.release()
+    sessions.release()
+    cache.release()
 
 
 def memory_checkpoint(heap, title, out):
