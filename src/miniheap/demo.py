@@ -27,6 +27,8 @@ def parse_args(argv):
                    help="megabytes the workload allocates (default 192)")
     p.add_argument("--fallback", action="store_true",
                    help="if the chosen backend cannot work here, warn and use memfd instead of exiting 2")
+    p.add_argument("--json", metavar="FILE",
+                   help="also write the run's figures (config, trace, views, memory, stats) as JSON")
     p.add_argument("--plot", metavar="FILE.png",
                    help="draw occupancy, pauses and RSS/PSS over time (needs matplotlib: pip install '.[plot]')")
     return p.parse_args(argv)
@@ -191,7 +193,12 @@ def plot(sampler, heap, path, out):
         return False
     t = [r[0] for r in sampler.rows]
     fig, (occ, pauses, mem) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    occ.plot(t, [r[1] / 2**20 for r in sampler.rows], label="heap in use")
+    # Occupancy from the samples plus each collection's before and after: the true sawtooth.
+    points = [(r[0], r[1]) for r in sampler.rows]
+    for e in heap.events:
+        points += [(e.time - e.pause_ms / 1e3, e.used_before), (e.time, e.used_after)]
+    points.sort()
+    occ.plot([p[0] for p in points], [p[1] / 2**20 for p in points], label="heap in use")
     occ.set_ylabel("MiB")
     occ.legend(loc="upper left")
     pauses.vlines([e.time for e in heap.events], 0, [e.pause_ms for e in heap.events],
@@ -260,7 +267,31 @@ def main(argv=None, out=None):
         summary(heap, out, time.monotonic() - wall_start)
         if args.plot:
             plot(sampler, heap, args.plot, out)
+        if args.json:
+            checkpoints = {"before": before, "after": after, "after_full": heap.memory()}
+            write_json(args.json, loaded, heap, checkpoints)
     return 0
+
+
+def write_json(path, loaded, heap, checkpoints):
+    import json
+
+    import attrs
+
+    from .config import FIELD_NAMES, format_value
+
+    record = {
+        "config": {name: format_value(name, getattr(heap.config, name)) for name in FIELD_NAMES},
+        "sources": {name: loaded.source_of(name) for name in FIELD_NAMES},
+        "trace": list(heap.trace.lines),
+        "views": [{"name": v.name, "start": v.start, "length": v.length, "offset": v.offset,
+                   "writable": v.writable} for v in heap.views],
+        "memory": {name: attrs.asdict(snap) for name, snap in checkpoints.items()},
+        "stats": heap.stats.as_dict(),
+        "pauses_ms": heap.stats.pauses_ms,
+    }
+    with open(path, "w") as f:
+        json.dump(record, f, indent=1)
 
 
 if __name__ == "__main__":
