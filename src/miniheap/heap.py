@@ -158,7 +158,10 @@ class Heap:
     # -- objects ---------------------------------------------------------------------------------
     def alloc(self, refs=0, data=0):
         """A new object with ``refs`` null reference slots and ``data`` zeroed payload bytes."""
-        h = lib.mh_alloc(self._ptr, refs, data) if type(refs) is int and type(data) is int else -2
+        try:
+            h = lib.mh_alloc(self._ptr, refs, data)
+        except (OverflowError, TypeError):  # negative, too big or not an int: explained below
+            h = -2
         if h < 0:
             self._raise_alloc(refs, data)
         ref = Ref.__new__(Ref)
@@ -167,7 +170,7 @@ class Heap:
 
     def _raise_alloc(self, refs, data):
         for name, value in (("refs", refs), ("data", data)):
-            if type(value) is not int or value < 0 or value >= 1 << 32:
+            if type(value) is not int or not 0 <= value < 1 << 32:
                 raise ValueError(f"alloc({name}={value!r}): {name} must be an int from 0 to 2**32-1")
         self._raise()
 
@@ -389,7 +392,10 @@ class Ref:
 
     def __getitem__(self, slot):
         heap = self._heap
-        h = lib.mh_load(heap._ptr, self._h, slot) if type(slot) is int and slot >= 0 else -3
+        try:
+            h = lib.mh_load(heap._ptr, self._h, slot)
+        except (OverflowError, TypeError):  # a negative, huge or non-int slot: explained below
+            h = -3
         if h >= 0:
             ref = Ref.__new__(Ref)
             ref._heap, ref._h = heap, h
@@ -408,14 +414,18 @@ class Ref:
                 raise ReleasedRefError(f"cannot store a released Ref into slot {slot}")
         else:
             self._fail_store_value(value)
-        if type(slot) is not int or slot < 0 or lib.mh_store(heap._ptr, self._h, slot, vh) != 0:
+        try:
+            failed = lib.mh_store(heap._ptr, self._h, slot, vh) != 0
+        except (OverflowError, TypeError):
+            failed = True
+        if failed:
             self._fail_slot(slot)
 
     def _fail_slot(self, slot):
         if type(slot) is not int:
             raise TypeError(f"reference slots are indexed by int, not {type(slot).__name__}")
-        if slot < 0:
-            raise IndexError(f"reference slot {slot} out of range: slots are numbered from 0")
+        if not 0 <= slot < 2**32:
+            raise IndexError(f"reference slot {slot} out of range: slots are numbered from 0 to nrefs-1")
         self._heap._raise(self)
 
     def _fail_store_value(self, value):

@@ -1,0 +1,152 @@
+"""Misuse from Python never crashes the interpreter: each mistake raises a specific, clear exception."""
+import os
+import threading
+
+import pytest
+
+from miniheap import (ForeignRefError, ForkedHeapError, HeapClosedError, ReleasedRefError)
+from miniheap.heap import Heap
+
+from .conftest import small_config
+
+
+def test_released_ref_raises_on_every_use(make_heap):
+    heap = make_heap()
+    a = heap.alloc(refs=2, data=8)
+    b = heap.alloc(refs=0, data=8)
+    with a:
+        a[0] = b
+    assert a.released
+    for use in (lambda: a[0], lambda: a.__setitem__(0, b), lambda: a.data[0], lambda: len(a.data),
+                lambda: a.nrefs, lambda: a.address, lambda: a.space, lambda: a.copy(), lambda: a == b):
+        with pytest.raises(ReleasedRefError, match="released"):
+            use()
+    holder = heap.alloc(refs=1)
+    with pytest.raises(ReleasedRefError):
+        holder[0] = a  # storing a released Ref
+    a.release()  # releasing twice is harmless
+    heap.collect(full=True)
+    heap.verify()
+
+
+def test_ref_of_another_heap_is_refused(make_heap):
+    one, two = make_heap(), make_heap()
+    a, b = one.alloc(refs=1), two.alloc(refs=1)
+    with pytest.raises(ForeignRefError, match="another heap"):
+        a[0] = b
+    assert a[0] is None
+    assert (a == b) is False
+
+
+def test_closed_heap_raises_for_heap_and_refs():
+    heap = Heap(small_config())
+    a = heap.alloc(refs=1, data=4)
+    heap.close()
+    heap.close()  # idempotent
+    for use in (lambda: heap.alloc(), lambda: heap.collect(), lambda: heap.verify(), lambda: heap.stats,
+                lambda: a[0], lambda: a.data[:], lambda: a.__setitem__(0, None), lambda: heap.views):
+        with pytest.raises(HeapClosedError, match="closed"):
+            use()
+    a.release()  # dropping a Ref of a closed heap is fine
+    del a
+
+
+@pytest.mark.parametrize("slot", [2, 100, -1, 2**40])
+def test_slot_out_of_range(make_heap, slot):
+    heap = make_heap()
+    a = heap.alloc(refs=2)
+    with pytest.raises(IndexError, match=str(slot) if slot >= 0 else "out of range"):
+        a[slot]
+    with pytest.raises(IndexError):
+        a[slot] = None
+
+
+@pytest.mark.parametrize("value", [42, "x", b"bytes", object(), 3.0])
+def test_non_ref_stored_in_a_slot(make_heap, value):
+    heap = make_heap()
+    a = heap.alloc(refs=1)
+    with pytest.raises(TypeError, match="holds a Ref"):
+        a[0] = value
+    with pytest.raises(TypeError):
+        a["0"] = None
+
+
+def test_payload_slices_out_of_range(make_heap):
+    heap = make_heap()
+    a = heap.alloc(refs=0, data=8)
+    with pytest.raises(IndexError, match="8 bytes"):
+        a.data[8]
+    with pytest.raises(ValueError, match="cannot grow"):
+        a.data[4:] = b"too long for it"
+    with pytest.raises(ValueError, match="cannot grow"):
+        a.data[:] = b"short"
+    with pytest.raises(ValueError, match="0 to 255"):
+        a.data[0] = 256
+    assert a.data[6:100] == b"\0\0"  # reading past the end clips, as bytes slicing does
+    a.data[-1] = 7
+    assert a.data[7] == 7
+
+
+@pytest.mark.parametrize("refs, data", [(-1, 0), (0, -5), ("2", 0), (0, 1.5), (2**33, 0)])
+def test_bad_alloc_arguments(make_heap, refs, data):
+    heap = make_heap()
+    with pytest.raises(ValueError, match="alloc"):
+        heap.alloc(refs=refs, data=data)
+
+
+def test_heap_used_in_a_forked_child_raises():
+    heap = Heap(small_config())
+    a = heap.alloc(refs=1, data=8)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: every use must raise ForkedHeapError, never touch the parent's heap
+        code = 0
+        for use in (lambda: heap.alloc(), lambda: a[0], lambda: heap.collect(full=True)):
+            try:
+                use()
+                code = 1
+            except ForkedHeapError:
+                pass
+            except BaseException:
+                code = 2
+        os.write(w, bytes([code]))
+        os._exit(0)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    result = os.read(r, 1)
+    os.close(r)
+    assert status == 0 and result == b"\0", result
+    a[0] = a  # the parent's heap is untouched and usable
+    heap.collect(full=True)
+    heap.verify()
+    heap.close()
+
+
+def test_two_threads_allocating_and_collecting_keep_the_heap_sound(make_heap):
+    heap = make_heap()
+    errors = []
+    rounds = 3000
+
+    def mutator(seed):
+        try:
+            keep = heap.alloc(refs=64)
+            for i in range(rounds):
+                node = heap.alloc(refs=1, data=16)
+                node.data[:8] = (seed * rounds + i).to_bytes(8, "little")
+                keep[i % 64] = node
+                if i % 500 == 0:
+                    heap.collect(full=(i % 1000 == 0))
+            for k in range(64):
+                got = keep[k]
+                i = max(j for j in range(rounds) if j % 64 == k)
+                assert got.data[:8] == (seed * rounds + i).to_bytes(8, "little")
+        except BaseException as e:  # reported to the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=mutator, args=(s,)) for s in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    heap.verify()
