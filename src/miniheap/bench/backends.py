@@ -24,6 +24,7 @@ from .. import hugepages
 from .. import syscalls as sc
 from ..backends import BACKENDS
 from ..backends.mremap import MremapBackend
+from ..errors import CommitError, SyscallError
 from ..reservation import Reservation
 from .common import MIB, BenchFailed, Clock, Metric, Result, Target, native_helpers, ratio
 
@@ -62,13 +63,17 @@ def huge_page_pool(pages):
         yield (f"needs {pages} free huge pages, {free} are free (vm.nr_hugepages={saved}); "
                f"as root: sysctl vm.nr_hugepages={saved + pages - free}")
         return
+    added = pages - free
     try:
-        hugepages.set_pool(saved + pages - free)
+        hugepages.set_pool(saved + added)
         got = hugepages.free_pages()
-        yield None if got >= pages else (f"asked the kernel for {pages - free} more huge pages, only {got} "
+        yield None if got >= pages else (f"asked the kernel for {added} more huge pages, only {got} "
                                          f"are free (memory too fragmented?)")
     finally:
-        hugepages.set_pool(saved)
+        # Put back what this run added. If another process resized the pool meanwhile (a CI run does
+        # the same dance), take away only our pages rather than undo its change.
+        now = hugepages.total_pages()
+        hugepages.set_pool(saved if now == saved + added else max(0, now - added))
 
 
 def _touch_function():
@@ -111,15 +116,25 @@ def first_touch(cls, size, touch, commit):
     backend = cls(calls, size)
     reservation = Reservation(calls, size, alignment=cls.granule, label="bench")
     try:
-        view = backend.map_view(reservation, reservation.start, 0, size)
+        if cls.granule > STRIDE and not commit:
+            # The backend maps hugetlb views MAP_NORESERVE and reserves at commit; uncommitted, a fault
+            # finds no page if the pool shrinks meanwhile (another process may resize it) and the
+            # process dies of SIGBUS. Map this view without MAP_NORESERVE instead: the kernel reserves
+            # the pages at mmap, which fails with ENOMEM if they are not there. Faults cost the same.
+            calls.mmap(reservation.start, size, sc.PROT_READ | sc.PROT_WRITE, sc.MAP_SHARED | sc.MAP_FIXED,
+                       backend.fd, 0)
+            reservation.note_mapped(reservation.start, size)
+            start_addr = reservation.start
+        else:
+            start_addr = backend.map_view(reservation, reservation.start, 0, size).start
         faults = _faults()
         start = time.perf_counter_ns()
         if commit:
             backend.commit(0, size)
-        touch(view.start, size)
+        touch(start_addr, size)
         ns = time.perf_counter_ns() - start
         faults = _faults() - faults
-        if sc.ffi.cast("uint8_t *", view.start + size - STRIDE)[0] != 1:
+        if sc.ffi.cast("uint8_t *", start_addr + size - STRIDE)[0] != 1:
             raise BenchFailed(f"{cls.name}: the last page touched does not read back")
     finally:
         reservation.close()
@@ -134,6 +149,7 @@ def view_creation_us(cls, nviews, view_size):
     backend = cls(calls, view_size)
     rw = sc.PROT_READ | sc.PROT_WRITE
     try:
+        backend.commit(0, view_size)  # the page the aliasing check touches (a clean error if none is free)
         results = []
         for api in (False, True):
             reservation = Reservation(calls, nviews * view_size, alignment=cls.granule, label="bench")
@@ -160,11 +176,10 @@ def view_creation_us(cls, nviews, view_size):
                     got = [mmap(t, view_size, rw, flags, fd, 0) for t in targets]
                     ns = time.perf_counter_ns() - start
                     _check_mapped(got, targets, cls.name, "mmap")
-                if cls.granule <= STRIDE or hugepages.free_pages() > 0:
-                    # every view is the same memory: a write through the first is read through the last
-                    ffi.cast("uint64_t *", addrs[0])[0] = 0xB0B + api
-                    if ffi.cast("uint64_t *", addrs[-1])[0] != 0xB0B + api:
-                        raise BenchFailed(f"{cls.name}: views made for the benchmark do not alias")
+                # every view is the same memory: a write through the first is read through the last
+                ffi.cast("uint64_t *", addrs[0])[0] = 0xB0B + api
+                if ffi.cast("uint64_t *", addrs[-1])[0] != 0xB0B + api:
+                    raise BenchFailed(f"{cls.name}: views made for the benchmark do not alias")
                 results.append(ns / nviews / 1e3)
             finally:
                 reservation.close()
@@ -204,15 +219,30 @@ def run(opts):
                 subject.unavailable = f"skipped: {shortage}"
             else:
                 subjects[name] = (cls, subject)
-        for cls, _ in subjects.values():
+        for name, (cls, subject) in list(subjects.items()):
             # warm-up, not recorded: the first use of a backend pays for things later heaps do not
             # (e.g. the kernel's first hugetlb faults)
-            first_touch(cls, touch_bytes, touch, commit=False)
+            try:
+                first_touch(cls, touch_bytes, touch, commit=False)
+            except SyscallError as e:
+                if cls.granule <= STRIDE:
+                    raise
+                subject.unavailable = f"huge pages ran out ({e}); another process may be using the pool"
+                del subjects[name]
         for i in range(runs):
-            for name, (cls, subject) in subjects.items():
-                gbs, faults = first_touch(cls, touch_bytes, touch, commit=False)
-                commit_gbs, _ = first_touch(cls, touch_bytes, touch, commit=True)
-                raw_us, api_us = view_creation_us(cls, size["views"], view_bytes)
+            for name, (cls, subject) in list(subjects.items()):
+                try:
+                    gbs, faults = first_touch(cls, touch_bytes, touch, commit=False)
+                    commit_gbs, _ = first_touch(cls, touch_bytes, touch, commit=True)
+                    raw_us, api_us = view_creation_us(cls, size["views"], view_bytes)
+                except (SyscallError, CommitError) as e:
+                    if cls.granule <= STRIDE:
+                        raise
+                    # the pool is shared by the whole machine: another process took the pages
+                    subject.unavailable = (f"huge pages ran out during run {i + 1} ({e}); another process "
+                                           f"may be using or resizing the pool")
+                    del subjects[name]
+                    continue
                 subject.add(setup_ms=setup_ms(cls, size["setup_mib"] * MIB), touch_gbs=gbs, touch_faults=faults,
                             commit_touch_gbs=commit_gbs, view_us=raw_us, view_api_us=api_us)
             if i + 1 < runs and clock.spent():
