@@ -273,7 +273,7 @@ def test_injected_failure_while_mapping_leaves_nothing(backend_name, resources):
     cls = backend_class(backend_name)
     backend = cls(calls, cls.granule)
     reservation = Reservation(calls, cls.granule, alignment=cls.granule)
-    calls.inject[name] = 12  # ENOMEM
+    calls.fail_on(name, 12)  # ENOMEM
     with pytest.raises(OSError) as e:
         backend.map_view(reservation, reservation.start, 0, cls.granule)
     assert "ENOMEM" in str(e.value) and name in str(e.value)

@@ -94,9 +94,13 @@ os.register_at_fork(after_in_child=_forget_heaps_in_child)
 
 
 class Heap:
-    """A generational heap in multi-mapped memory. Use as a context manager, or call close()."""
+    """A generational heap in multi-mapped memory. Use as a context manager, or call close().
 
-    def __init__(self, config=None, **overrides):
+    ``Heap(config)`` or ``Heap(backend="memfd", heap_size="64M", ...)``; ``syscalls`` lets a test pass
+    a :class:`~miniheap.syscalls.Syscalls` that fails on purpose.
+    """
+
+    def __init__(self, config=None, *, syscalls=None, **overrides):
         if config is None:
             config = HeapConfig(**overrides)
         elif overrides:
@@ -110,7 +114,7 @@ class Heap:
         self._commit_error = None
         self._pauses_ns = []
         self.events = []
-        self.sys = Syscalls()
+        self.sys = syscalls if syscalls is not None else Syscalls()
         self.trace = self.sys.trace
         self.backend = self.layout = None
         self.started = time.monotonic()

@@ -92,17 +92,31 @@ class Trace:
 class Syscalls:
     """Calls the kernel and records each call in a :class:`Trace`.
 
-    ``inject`` maps a call name to an errno: the next such call fails with it without reaching the
-    kernel, so tests can check that a failure in the middle of building a heap leaves nothing behind.
+    ``fail_on(name, errno, nth)`` makes the nth next call of that name fail with errno without
+    reaching the kernel, so tests can check that a failure in the middle of building a heap leaves
+    nothing behind.
     """
 
     def __init__(self, trace=None):
         self.trace = trace if trace is not None else Trace()
-        self.inject = {}
+        self._inject = {}  # call name -> [calls left before the failure, errno]
+
+    def fail_on(self, name, errno_, nth=1):
+        self._inject[name] = [nth, errno_]
+
+    def _injected(self, name):
+        entry = self._inject.get(name)
+        if entry is None:
+            return None
+        entry[0] -= 1
+        if entry[0] > 0:
+            return None
+        del self._inject[name]
+        return entry[1]
 
     def _call(self, name, text, invoke, failed, render=str, hint=""):
         """Run ``invoke()``, record ``text = result`` and raise :class:`SyscallError` on failure."""
-        err = self.inject.pop(name, None)
+        err = self._injected(name)
         if err is None:
             result = invoke()
             if failed(result):
