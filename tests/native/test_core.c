@@ -61,6 +61,7 @@ typedef struct env {
     int fd;           /* coloured */
     mh_heap *heap;
     int commits, uncommits, fail_commit;
+    int commit_fail_percent; /* random commit refusals */
     int events, full_events, young_events;
     int verify_each;
     int verify_failures;
@@ -77,7 +78,7 @@ static void protect(env *e, uint64_t off, uint64_t len, int prot)
 static int cb_commit(void *ctx, uint64_t off, uint64_t len)
 {
     env *e = ctx;
-    if (e->fail_commit)
+    if (e->fail_commit || (e->commit_fail_percent && (int)(random() % 100) < e->commit_fail_percent))
         return -1;
     e->commits++;
     if (e->colored)
@@ -803,33 +804,49 @@ static void test_commit_failure(int colored)
 
 /* Random mutator: allocations, stores, loads, releases and both kinds of
  * collection, checked against the model. */
-static void test_random_mutator(int colored, uint64_t seed, int steps)
+static void test_random_mutator(int colored, uint64_t seed, int steps, int pressure)
 {
     env e;
-    mh_heap *h = env_open_with(&e, colored, 8 * MiB, NULL);
+    mh_heap *h = env_open_with(&e, colored, pressure ? 3 * MiB : 8 * MiB, NULL);
     if (!h)
         return;
     rng_state = seed;
+    srandom((unsigned)seed);
+    e.commit_fail_percent = pressure ? (getenv("MH_TEST_COMMIT_FAIL") ? atoi(getenv("MH_TEST_COMMIT_FAIL")) : 5) : 0;
     model m;
-    model_init(&m, 400000);
-    enum { K = 64 };
-    mh_handle roots[K];
+    model_init(&m, pressure ? 2000000 : 400000);
+    /* pressure: many roots, mostly allocation: the live set nears the heap
+     * size, so guarantees fail, survivors overflow and the heap runs out */
+    const int K = pressure ? 6000 : 64;
+    const uint64_t p_alloc = pressure ? 55 : 35, p_store = pressure ? 80 : 70, p_load = 92;
+    mh_handle *roots = malloc(sizeof *roots * (size_t)K);
     for (int i = 0; i < K; i++)
         roots[i] = MH_NULL_HANDLE;
     uint64_t next = 1;
-    int bad = 0, exhausted = 0;
+    int bad = 0, exhausted = 0, commit_failed = 0;
     for (int step = 0; step < steps && next + 2 < m.cap; step++) {
         int k = (int)(rnd() % K);
         uint64_t op = rnd() % 100;
-        if (op < 35) {
+        if (op < p_alloc) {
             uint32_t nrefs = (uint32_t)(rnd() % (MAXREFS + 1));
-            uint32_t nbytes = rnd() % 50 == 0 ? 2000 + (uint32_t)(rnd() % 3000) : 8 + (uint32_t)(rnd() % 100);
+            uint32_t nbytes = rnd() % 50 == 0 ? 2000 + (uint32_t)(rnd() % 3000)
+                                              : 8 + (uint32_t)(rnd() % (pressure ? 600 : 100));
             if (rnd() % 2000 == 0)
                 nbytes = 40 * 1024; /* humongous now and then */
             mh_handle x = new_object(h, nrefs, nbytes, next);
             if (x < 0) {
-                CHECK(mh_last_error(h) == MH_E_EXHAUSTED, "alloc: %s", mh_last_error_message(h));
+                CHECK(mh_last_error(h) == MH_E_EXHAUSTED || mh_last_error(h) == MH_E_COMMIT,
+                      "alloc: %s", mh_last_error_message(h));
+                if (mh_last_error(h) == MH_E_COMMIT) {
+                    commit_failed++;
+                    continue;
+                }
                 exhausted++;
+                if (getenv("MH_DEBUG_EXH") && exhausted < 40) {
+                    int live = 0; for (int i = 0; i < K; i++) live += roots[i] >= 0;
+                    fprintf(stderr, "exh step %d nbytes %u roots %d eden %llu surv %llu old %llu: %s\n", step, nbytes, live,
+                        (unsigned long long)mh_eden_used(h), (unsigned long long)mh_survivor_used(h), (unsigned long long)mh_old_used(h), mh_last_error_message(h));
+                }
                 for (int i = 0; i < K; i += 2)
                     if (roots[i] >= 0) {
                         mh_release(h, roots[i]);
@@ -842,7 +859,7 @@ static void test_random_mutator(int colored, uint64_t seed, int steps)
             if (roots[k] >= 0)
                 mh_release(h, roots[k]);
             roots[k] = x;
-        } else if (op < 70) {
+        } else if (op < p_store) {
             int j = (int)(rnd() % K);
             if (roots[k] < 0 || m.nrefs[payload_id(h, roots[k])] == 0)
                 continue;
@@ -850,7 +867,7 @@ static void test_random_mutator(int colored, uint64_t seed, int steps)
             uint32_t s = (uint32_t)(rnd() % m.nrefs[id]);
             CHECK(mh_store(h, roots[k], s, roots[j]) == 0, "store: %s", mh_last_error_message(h));
             m.child[id * MAXREFS + s] = roots[j] >= 0 ? payload_id(h, roots[j]) : 0;
-        } else if (op < 92) {
+        } else if (op < p_load) {
             int j = (int)(rnd() % K);
             if (roots[k] < 0 || m.nrefs[payload_id(h, roots[k])] == 0)
                 continue;
@@ -868,11 +885,15 @@ static void test_random_mutator(int colored, uint64_t seed, int steps)
             if (roots[k] >= 0)
                 mh_release(h, roots[k]);
             roots[k] = MH_NULL_HANDLE;
+        } else if (pressure && rnd() % 20 != 0) {
+            continue; /* pressure: collections come from allocation failures */
         } else if (op < 99) {
-            CHECK(mh_collect(h, 0) == 0 || mh_last_error(h) == MH_E_EXHAUSTED, "young: %s",
+            CHECK(mh_collect(h, 0) == 0 || mh_last_error(h) == MH_E_EXHAUSTED || mh_last_error(h) == MH_E_COMMIT,
+                  "young: %s",
                   mh_last_error_message(h));
         } else {
-            CHECK(mh_collect(h, 1) == 0 || mh_last_error(h) == MH_E_EXHAUSTED, "full: %s",
+            CHECK(mh_collect(h, 1) == 0 || mh_last_error(h) == MH_E_EXHAUSTED || mh_last_error(h) == MH_E_COMMIT,
+                  "full: %s",
                   mh_last_error_message(h));
         }
         if (step % 5000 == 0) {
@@ -883,13 +904,14 @@ static void test_random_mutator(int colored, uint64_t seed, int steps)
     graph_check(h, &m, roots, K, &bad);
     VERIFY(h);
     CHECK(bad == 0, "%d mismatches with the model (seed %" PRIu64 ")", bad, seed);
-    CHECK(e.young_events > 10 && e.full_events > 3, "collections: %d young, %d full", e.young_events,
-          e.full_events);
+    CHECK(e.young_events + e.full_events > 10 && (pressure || e.full_events > 3),
+          "collections: %d young, %d full", e.young_events, e.full_events);
+    free(roots);
     if (colored)
         CHECK(mh_get_stats(h)->loads_slow > 0, "the load barrier took its slow path");
-    fprintf(stderr, "  random mutator (colored %d, seed %" PRIu64 "): %d steps, %" PRIu64
-                    " objects, %d young, %d full, %d exhausted, loads fast/slow %" PRIu64 "/%" PRIu64 "\n",
-            colored, seed, steps, next - 1, e.young_events, e.full_events, exhausted,
+    fprintf(stderr, "  random mutator (colored %d, seed %" PRIu64 ", pressure %d): %d steps, %" PRIu64
+                    " objects, %d young, %d full, %d exhausted, %d refused commits, loads fast/slow %" PRIu64 "/%" PRIu64 "\n",
+            colored, seed, pressure, steps, next - 1, e.young_events, e.full_events, exhausted, commit_failed,
             mh_get_stats(h)->loads_fast, mh_get_stats(h)->loads_slow);
     model_free(&m);
     env_close(&e);
@@ -992,6 +1014,11 @@ int main(int argc, char **argv)
         printf("broken-cards: %s\n", ok ? "the missing card mark was caught" : "NOT CAUGHT");
         return ok ? 0 : 1;
     }
+    if (argc > 5 && strcmp(argv[1], "mutator") == 0) { /* mutator COLORED SEED STEPS PRESSURE */
+        test_random_mutator(atoi(argv[2]), strtoull(argv[3], NULL, 10), atoi(argv[4]), atoi(argv[5]));
+        printf("%d checks, %d failures\n", checks, failures);
+        return failures ? 1 : 0;
+    }
     int steps = argc > 1 ? atoi(argv[1]) : 60000;
     test_config_errors();
     for (int colored = 0; colored <= 1; colored++) {
@@ -1006,8 +1033,10 @@ int main(int argc, char **argv)
         test_exhausted(colored);
         test_commit_failure(colored);
         test_events(colored);
-        test_random_mutator(colored, 1, steps);
-        test_random_mutator(colored, 12345, steps);
+        test_random_mutator(colored, 1, steps, 0);
+        test_random_mutator(colored, 12345, steps, 0);
+        test_random_mutator(colored, 7, steps, 1);
+        test_random_mutator(colored, 99, steps, 1);
     }
     test_healing();
     printf("%d checks, %d failures\n", checks, failures);

@@ -83,17 +83,21 @@ static void zap_range(mh_heap *h, uint64_t start, uint64_t end)
     }
 }
 
-static void zap_dead(mh_heap *h, bool young_too)
+/* Before evacuation only: afterwards the copies, unmarked at their new
+ * addresses, would look dead. */
+static void zap_old(mh_heap *h)
 {
     for (uint32_t r = h->young_regions; r < h->nregions; r++) {
         const mh_region *reg = &h->regions[r];
         if (reg->state == REGION_OLD && !reg->in_cset)
             zap_range(h, region_base(h, r), region_base(h, r) + reg->top);
     }
-    if (young_too) {
-        zap_range(h, 0, h->eden_top);
-        zap_range(h, from_base(h), from_base(h) + h->from_top);
-    }
+}
+
+static void zap_young(mh_heap *h)
+{
+    zap_range(h, 0, h->eden_top);
+    zap_range(h, from_base(h), from_base(h) + h->from_top);
 }
 
 static int by_live(const void *a, const void *b)
@@ -104,91 +108,111 @@ static int by_live(const void *a, const void *b)
     return x->region < y->region ? -1 : x->region > y->region;
 }
 
-static uint64_t max_size_of(const mh_heap *h, uint64_t young_max, const cset_candidate *c, uint32_t n)
+/*
+ * The evacuation plan: sparse old regions first (sparsest first), then all
+ * of young, copied as one stream into fresh regions. A source region is free
+ * again as soon as its objects are copied, so the stream may reuse it: with
+ * F regions free at the start, the first k units may need at most F + k - 1
+ * regions once the k-th is copied. regions_needed bounds what any prefix of
+ * the stream needs, from exact live bytes and the largest object, so the
+ * plan is proven to fit before a byte moves; compacting old regions first is
+ * what lets the young data in when old is full of dead space.
+ *
+ * With no free region at all, the first unit is compacted in place (as ZGC
+ * relocates a page in place when it cannot allocate one): its live objects
+ * slide down to the region's start, and the stream continues in its tail.
+ */
+typedef struct evac_plan {
+    cset_candidate *units;   /* old regions to evacuate, in copy order */
+    uint32_t n;
+    uint64_t max_size;       /* bound on every object the stream copies */
+    uint64_t young_live;
+    bool in_place;           /* units[0] is compacted within its own region */
+} evac_plan;
+
+static uint32_t stream_needs(const mh_heap *h, const evac_plan *p, uint64_t bytes)
 {
-    uint64_t m = young_max;
-    for (uint32_t i = 0; i < n; i++)
-        if (h->regions[c[i].region].max_live_size > m)
-            m = h->regions[c[i].region].max_live_size;
-    return m;
+    return regions_needed(bytes, p->max_size, h->region_size);
 }
 
-/* Decide what to evacuate and secure everything copying needs (destination
- * regions, forwarding tables) before a single byte moves. */
-static int select_cset(mh_heap *h, cset_candidate *cand, uint32_t *ncset)
+static int plan_evacuation(mh_heap *h, evac_plan *p)
 {
-    uint64_t young_live = 0, young_max = 0;
+    p->young_live = 0;
+    p->max_size = 0;
     for (uint32_t r = 0; r < h->young_regions; r++) {
-        young_live += h->regions[r].live_bytes;
-        if (h->regions[r].max_live_size > young_max)
-            young_max = h->regions[r].max_live_size;
+        p->young_live += h->regions[r].live_bytes;
+        if (h->regions[r].max_live_size > p->max_size)
+            p->max_size = h->regions[r].max_live_size;
     }
-    uint32_t young_need = regions_needed(young_live, young_max, h->region_size);
-    if (young_need > h->free_regions) {
-        heap_error(h, MH_E_EXHAUSTED,
-                   "heap exhausted: the full collection found %llu live young bytes, which need "
-                   "%u free old regions, but only %u are free (heap %llu bytes, live %llu bytes); "
-                   "nothing was moved; release handles or raise heap_size",
-                   (unsigned long long)young_live, young_need, h->free_regions,
-                   (unsigned long long)h->heap_size, (unsigned long long)h->last_live);
-        return -1;
-    }
-
     uint32_t n = 0;
-    for (uint32_t r = h->young_regions; cand && r < h->nregions; r++) {
+    for (uint32_t r = h->young_regions; p->units && r < h->nregions; r++) {
         const mh_region *reg = &h->regions[r];
-        if (reg->state == REGION_OLD && reg->live_bytes > 0 && reg->live_bytes < h->region_size / 4 * 3)
-            cand[n++] = (cset_candidate){reg->live_bytes, r};
+        if (reg->state == REGION_OLD && reg->live_bytes > 0 && reg->live_bytes < h->region_size / 4 * 3) {
+            p->units[n++] = (cset_candidate){reg->live_bytes, r};
+            if (reg->max_live_size > p->max_size)
+                p->max_size = reg->max_live_size;
+        }
     }
     if (n > 1)
-        qsort(cand, n, sizeof *cand, by_live);
+        qsort(p->units, n, sizeof *p->units, by_live);
 
-    uint64_t bytes = young_live, max = young_max;
-    uint32_t chosen = 0;
-    for (; chosen < n; chosen++) {
-        uint64_t b = bytes + cand[chosen].live;
-        uint64_t m = max > h->regions[cand[chosen].region].max_live_size
-                         ? max : h->regions[cand[chosen].region].max_live_size;
-        if (regions_needed(b, m, h->region_size) > h->free_regions)
-            break;
-        bytes = b;
-        max = m;
+    /* the longest prefix of old units that always fits, then the longest
+     * one after which young fits too */
+    uint64_t free0 = h->free_regions, bytes = 0;
+    uint32_t k = 0;
+    p->in_place = free0 == 0;
+    /* before unit k is copied, the stream may use the free regions and the
+     * k regions of the units before it (freed, or compacted in place) */
+    while (k < n && stream_needs(h, p, bytes + p->units[k].live) <= free0 + k + (p->in_place && k == 0))
+        bytes += p->units[k++].live;
+    while (stream_needs(h, p, bytes + p->young_live) > free0 + k && k > 0)
+        bytes -= p->units[--k].live;
+    if (stream_needs(h, p, bytes + p->young_live) > free0 + k) {
+        heap_error(h, MH_E_EXHAUSTED,
+                   "heap exhausted: the full collection found %llu live young bytes and cannot "
+                   "promote them: old has %u free regions of %llu bytes (heap %llu bytes, live %llu "
+                   "bytes); nothing was moved; release handles or raise heap_size",
+                   (unsigned long long)p->young_live, h->free_regions,
+                   (unsigned long long)h->region_size, (unsigned long long)h->heap_size,
+                   (unsigned long long)h->last_live);
+        return -1;
     }
+    p->n = k;
 
-    uint32_t got = regions_reserve(h, regions_needed(bytes, max, h->region_size));
-    while (chosen > 0 && regions_needed(bytes, max, h->region_size) > got) {
-        chosen--;
-        bytes -= cand[chosen].live;
-        max = max_size_of(h, young_max, cand, chosen);
-    }
-    if (got < young_need) /* region_commit has said why */
-        goto fail;
-
+    /* forwarding tables too are secured before copying */
     for (uint32_t r = 0; r < h->young_regions; r++) {
-        if (h->regions[r].live_objects == 0)
-            continue;
-        if (!(h->fwd[r] = fwd_table_new(h->regions[r].live_objects))) {
-            heap_error(h, MH_E_NO_MEMORY,
-                       "out of memory for a forwarding table of %u entries; nothing was moved; "
-                       "free memory on the machine", h->regions[r].live_objects);
+        if (h->regions[r].live_objects && !(h->fwd[r] = fwd_table_new(h->regions[r].live_objects))) {
             fwd_drop_all(h);
-            goto fail;
+            heap_error(h, MH_E_NO_MEMORY, "out of memory for a forwarding table of %u entries; "
+                       "nothing was moved; free memory on the machine", h->regions[r].live_objects);
+            return -1;
         }
     }
-    for (uint32_t i = 0; i < chosen; i++) {
-        uint32_t r = cand[i].region;
+    for (uint32_t i = 0; i < p->n; i++) {
+        uint32_t r = p->units[i].region;
         if (!(h->fwd[r] = fwd_table_new(h->regions[r].live_objects))) {
-            chosen = i; /* evacuate fewer old regions; the spare reservation goes back */
-            break;
+            fwd_drop_all(h);
+            heap_error(h, MH_E_NO_MEMORY, "out of memory for a forwarding table of %u entries; "
+                       "nothing was moved; free memory on the machine", h->regions[r].live_objects);
+            return -1;
         }
-        h->regions[r].in_cset = 1;
     }
-    *ncset = chosen;
-    h->ev.regions_evacuated = chosen;
+    for (uint32_t i = 0; i < p->n; i++)
+        h->regions[p->units[i].region].in_cset = 1;
     return 0;
-fail:
-    regions_release_reserved(h);
-    return -1;
+}
+
+/* Take regions until `total` are reserved for the stream. Fails only when
+ * the embedder refuses a commit (the plan proved the regions are free). */
+static bool reserve_upto(mh_heap *h, uint32_t total)
+{
+    while (h->nreserved < total) {
+        int32_t r = region_take(h);
+        if (r < 0)
+            return false;
+        h->reserved[h->nreserved++] = r;
+    }
+    return true;
 }
 
 static void evacuate_range(mh_heap *h, uint64_t start, uint64_t end, bool young)
@@ -198,36 +222,82 @@ static void evacuate_range(mh_heap *h, uint64_t start, uint64_t end, bool young)
         uint64_t size = obj_size(o);
         if (!obj_is_filler(o) && mark_test(h, off)) {
             uint64_t to = old_bump(h, size);
-            memcpy(heap_addr(h, to), o, size);
+            mh_object *copy = heap_addr(h, to);
+            memmove(copy, o, size); /* in place, a copy may overlap its original */
             fwd_add(h->fwd[region_of(h, off)], off, to);
             h->ev.objects_copied++;
             h->ev.bytes_copied += size;
-            if (young)
+            if (young) {
                 h->ev.bytes_promoted += size;
+            } else {
+                /* young may yet fail to move: keep the remembered set right for the copy */
+                mh_ref *slots = obj_slots(copy);
+                for (uint32_t i = 0, n = obj_nrefs(copy); i < n; i++)
+                    if (slots[i] && is_young(h, ref_offset(&h->views, slots[i])))
+                        card_dirty(h, to + obj_slot_offset(i));
+            }
         }
         off += size;
     }
 }
 
-static void evacuate(mh_heap *h, const cset_candidate *cset, uint32_t n)
+/* A planned unit that will not be copied after all: make it an ordinary
+ * retained region again. */
+static void unplan_region(mh_heap *h, uint32_t r)
 {
-    /* copies go to fresh regions only: the old promotion region may be in the set */
+    free(h->fwd[r]);
+    h->fwd[r] = NULL;
+    h->regions[r].in_cset = 0;
+    zap_range(h, region_base(h, r), region_base(h, r) + h->regions[r].top);
+}
+
+/* Returns whether young was evacuated (it always is, unless a commit fails). */
+static bool evacuate(mh_heap *h, const evac_plan *p)
+{
+    /* copies go to fresh regions only: the promotion region may be in the plan */
     h->promo_region = -1;
     h->nscan = 0;
+    h->nreserved = h->reserved_used = 0;
+    uint64_t bytes = 0;
+    uint32_t i = 0, own = 0; /* own: stream regions that need no reservation */
+    if (p->n > 0 && p->in_place) {
+        uint32_t r = p->units[0].region;
+        uint64_t end = region_base(h, r) + h->regions[r].top;
+        h->old_used -= h->regions[r].top;
+        h->regions[r].top = 0;
+        h->promo_region = (int32_t)r;
+        evacuate_range(h, region_base(h, r), end, false);
+        bytes = p->units[0].live;
+        h->ev.regions_evacuated++;
+        own = 1;
+        i = 1;
+    }
+    for (; i < p->n; i++) {
+        uint32_t r = p->units[i].region;
+        if (!reserve_upto(h, stream_needs(h, p, bytes + p->units[i].live) - own))
+            break;
+        bytes += p->units[i].live;
+        evacuate_range(h, region_base(h, r), region_base(h, r) + h->regions[r].top, false);
+        /* the forwarding table remembers everything the region held */
+        region_free(h, r, false);
+        h->ev.regions_freed++;
+        h->ev.regions_evacuated++;
+    }
+    for (uint32_t j = i; j < p->n; j++)
+        unplan_region(h, p->units[j].region);
+    if (i < p->n || !reserve_upto(h, stream_needs(h, p, bytes + p->young_live) - own)) {
+        for (uint32_t r = 0; r < h->young_regions; r++) {
+            free(h->fwd[r]);
+            h->fwd[r] = NULL;
+        }
+        return false;
+    }
     evacuate_range(h, 0, h->eden_top, true);
     evacuate_range(h, from_base(h), from_base(h) + h->from_top, true);
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t base = region_base(h, cset[i].region);
-        evacuate_range(h, base, base + h->regions[cset[i].region].top, false);
-    }
-    /* the forwarding tables remember everything the emptied regions held */
-    for (uint32_t i = 0; i < n; i++) {
-        region_free(h, cset[i].region, true);
-        h->ev.regions_freed++;
-    }
     h->eden_top = 0;
     h->from_top = 0;
     h->young_max_size = 0;
+    return true;
 }
 
 static void remap_slot(mh_heap *h, mh_ref *slot)
@@ -264,6 +334,9 @@ static void remap(mh_heap *h)
     for (uint32_t i = 0; i < h->max_handles; i++)
         if (handle_live(h, i))
             remap_slot(h, &h->handles[i]);
+    /* young is empty unless its evacuation failed */
+    remap_range(h, 0, h->eden_top);
+    remap_range(h, from_base(h), from_base(h) + h->from_top);
     for (uint32_t r = h->young_regions; r < h->nregions; r++) {
         const mh_region *reg = &h->regions[r];
         if (reg->state == REGION_OLD || reg->state == REGION_HUMONGOUS_START)
@@ -273,15 +346,6 @@ static void remap(mh_heap *h)
     fwd_drop_all(h);
 }
 
-/* Evacuation impossible: the heap stays as marking left it, made safe. */
-static void full_abandon(mh_heap *h)
-{
-    zap_dead(h, true);
-    if (h->views.colored)
-        remap_roots_lazily(h);
-    regions_uncommit_free(h);
-}
-
 int full_phases(mh_heap *h)
 {
     uint64_t t = clock_ns();
@@ -289,29 +353,29 @@ int full_phases(mh_heap *h)
     h->ev.ns_mark = clock_ns() - t;
 
     free_dead_regions(h);
-    cset_candidate *cand = malloc(h->nregions * sizeof *cand);
-    uint32_t n = 0;
-    if (select_cset(h, cand, &n) != 0) {
-        free(cand);
-        full_abandon(h);
-        return -1;
+    evac_plan plan = {.units = malloc(h->nregions * sizeof(cset_candidate))};
+    int planned = plan_evacuation(h, &plan);
+    /* dead objects of every region that stays become fillers */
+    zap_old(h);
+    bool young_moved = false;
+    if (planned == 0) {
+        t = clock_ns();
+        young_moved = evacuate(h, &plan);
+        h->ev.ns_evacuate = clock_ns() - t;
     }
-    zap_dead(h, false);
-
-    t = clock_ns();
-    evacuate(h, cand, n);
-    h->ev.ns_evacuate = clock_ns() - t;
+    if (!young_moved)
+        zap_young(h);
+    free(plan.units);
 
     t = clock_ns();
     remap(h);
     h->ev.ns_remap = clock_ns() - t;
 
-    free(cand);
     regions_release_reserved(h);
     regions_uncommit_free(h);
-    /* young is empty, so no old-to-young reference exists */
-    cards_clear_all(h);
-    return 0;
+    if (young_moved) /* young is empty, so no old-to-young reference exists */
+        cards_clear_all(h);
+    return young_moved ? 0 : -1;
 }
 
 int collect_full(mh_heap *h, int cause)

@@ -47,6 +47,12 @@ static bool mark_test_and_set(mh_heap *h, uint64_t offset)
  * flag makes mark_drain rescan marked objects linearly later. */
 static void mark_push(mh_heap *h, mh_ref ref)
 {
+#ifdef MH_TEST_MARK_STACK_CAP /* tests: a tiny stack, to exercise overflow */
+    if (h->mark_top >= MH_TEST_MARK_STACK_CAP) {
+        h->mark_overflow = true;
+        return;
+    }
+#endif
     if (h->mark_top == h->mark_cap) {
         mh_ref *bigger = realloc(h->mark_stack, 2 * h->mark_cap * sizeof *bigger);
         if (!bigger) {
