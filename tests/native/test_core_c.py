@@ -1,0 +1,78 @@
+"""Compile tests/native/test_core.c against the native sources and run it.
+
+Three builds:
+* AddressSanitizer + UndefinedBehaviorSanitizer (-O1 -g), the main run;
+* plain -O2 -Werror, which also maps the coloured views at ZGC's addresses (1<<42, 1<<43, 1<<44:
+  under ASan they collide with its shadow memory, so that build maps them at 1<<28..1<<30), and
+  caps the mark stack so the overflow path is exercised;
+* the core without its card mark (-DMH_TEST_NO_CARD_MARK), which must be caught.
+"""
+import glob
+import os
+import shutil
+import subprocess
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+NATIVE = os.path.join(ROOT, "src", "miniheap", "native")
+TEST_SOURCE = os.path.join(HERE, "test_core.c")
+
+WARNINGS = ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing"]
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=undefined"]
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+
+
+def core_sources():
+    # the collector only: native/bench/ holds embedders (benchmarks), not part of the core
+    return sorted(glob.glob(os.path.join(NATIVE, "*.c")))
+
+
+def build(tmp_path, name, flags):
+    exe = str(tmp_path / name)
+    cmd = ["gcc", *WARNINGS, *flags, "-I", NATIVE, TEST_SOURCE, *core_sources(), "-o", exe]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
+    assert "warning" not in result.stderr, result.stderr
+    return exe
+
+
+def run(exe, *args, timeout=600):
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    result = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return result
+
+
+def test_core_sanitized(tmp_path):
+    exe = build(tmp_path, "test_core_asan", SANITIZE)
+    result = run(exe, "40000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failures" in result.stdout
+
+
+def test_core_optimised_zgc_addresses(tmp_path):
+    exe = build(tmp_path, "test_core_o2", ["-O2", "-Werror", "-DMH_TEST_MARK_STACK_CAP=32"])
+    result = run(exe, "100000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failures" in result.stdout
+
+
+@pytest.mark.parametrize("colored", [0, 1])
+def test_core_refused_commits(tmp_path, colored):
+    """A third of all commits refused: every collection must still leave a correct heap."""
+    exe = build(tmp_path, "test_core_commit", SANITIZE)
+    env_pct = dict(os.environ, MH_TEST_COMMIT_FAIL="30")
+    result = subprocess.run([exe, "mutator", str(colored), "3", "30000", "1"], capture_output=True,
+                            text=True, timeout=600, env=env_pct)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failures" in result.stdout
+
+
+def test_missing_card_mark_is_caught(tmp_path):
+    exe = build(tmp_path, "test_core_broken", ["-O1", "-g", "-DMH_TEST_NO_CARD_MARK"])
+    result = run(exe, "broken-cards")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "was caught" in result.stdout
