@@ -43,8 +43,10 @@ bool heap_enter(mh_heap *h)
         return false;
     if (h->busy) {
         heap_error(h, MH_E_BUSY,
-                   "the heap was called from inside a commit/uncommit callback during a "
-                   "collection; callbacks may only read statistics; call it after the callback");
+                   "the heap is busy with a collection or an embedder callback: either a "
+                   "commit/uncommit callback called back into it (callbacks may only read "
+                   "statistics), or another thread called it at the same time (the heap is "
+                   "single-threaded: serialize every call with one lock)");
         return false;
     }
     return true;

@@ -46,7 +46,8 @@ typedef int32_t mh_handle;
 #define MH_E_NO_MEMORY 7         /* malloc of collector metadata failed */
 #define MH_E_NO_HANDLES 8        /* the handle table is full: release handles or raise max_handles */
 #define MH_E_VERIFY 9            /* mh_verify found a broken invariant */
-#define MH_E_BUSY 10             /* called from an embedder callback in the middle of a collection */
+#define MH_E_BUSY 10             /* re-entered from a callback, or from a second thread: the heap is
+                                    single-threaded, the embedder serializes all calls */
 #define MH_E_BAD_ARGUMENT 11     /* another argument out of range (region index, reference) */
 
 /* Colours of the coloured layout (ZGC, JDK 11-17). In the single-view layout
