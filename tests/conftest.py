@@ -35,7 +35,9 @@ class Resources:
     def __init__(self):
         self.fds = sorted(os.listdir("/proc/self/fd"))
         with open("/proc/self/maps") as f:
-            self.maps = len(f.readlines())
+            lines = f.readlines()
+        self.maps = len(lines)
+        self.heap_maps = sum(1 for line in lines if any(name in line for name in BACKING_NAMES))
         self.shm = shm_segments()
         self.huge_free = hugepages.meminfo().get("HugePages_Free", 0)
 
@@ -45,13 +47,22 @@ class Resources:
         problems = []
         if self.fds != before.fds:
             problems.append(f"fds {before.fds} -> {self.fds}")
-        if self.maps != before.maps:
+        if SANITIZED:
+            # ASan maps and unmaps memory of its own (PROT_NONE regions included), so under it only
+            # the mappings of a heap's backing are compared; the normal stage compares every mapping.
+            if self.heap_maps != before.heap_maps:
+                problems.append(f"heap mappings {before.heap_maps} -> {self.heap_maps}")
+        elif self.maps != before.maps:
             problems.append(f"mappings {before.maps} -> {self.maps}")
         if self.shm - before.shm:
             problems.append(f"SysV segments left: {sorted(self.shm - before.shm)}")
         if huge and self.huge_free != before.huge_free:
             problems.append(f"free huge pages {before.huge_free} -> {self.huge_free}")
         return problems
+
+
+SANITIZED = os.environ.get("MINIHEAP_SANITIZED") == "1"
+BACKING_NAMES = ("/memfd:miniheap", "/SYSV", "/dev/zero (deleted)")
 
 
 def shm_segments(pid=None):
@@ -81,6 +92,8 @@ def small_config(backend="memfd", mapping="none", **overrides):
     else:
         base = dict(heap_size="8M", young_size="2M", region_size="256K", survivor_ratio=6)
     base.update(backend=backend, mapping=mapping, tenuring_threshold=3, gc_log="off")
+    if "MINIHEAP_COLOR_BITS" in os.environ:  # the sanitizer stage moves the colour views (tools/sanitize)
+        base["color_bits"] = int(os.environ["MINIHEAP_COLOR_BITS"])
     base.update(overrides)
     return HeapConfig(**base)
 

@@ -89,5 +89,7 @@ def test_many_create_collect_close_cycles_leave_nothing_behind(backend, mapping)
     for _ in range(CYCLES):
         cycle()
     assert Resources().leaks_since(before, huge=backend == "memfd-hugetlb") == []
+    if os.environ.get("MINIHEAP_SANITIZED") == "1":
+        return  # AddressSanitizer's quarantine holds freed memory back on purpose: RSS grows
     growth = process.memory_info().rss - rss
     assert growth < 4 << 20, f"RSS grew by {growth} bytes over {CYCLES} cycles"

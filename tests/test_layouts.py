@@ -105,7 +105,10 @@ def test_write_through_a_read_only_mirror_is_refused(tmp_path):
                             cwd=os.path.dirname(os.path.dirname(__file__)))
     assert "writing" in result.stdout, result.stderr
     assert "went through" not in result.stdout
-    assert result.returncode == -11, f"expected SIGSEGV, got {result.returncode}: {result.stderr[-500:]}"
+    # Under AddressSanitizer (tools/sanitize) its handler reports the SEGV and aborts instead.
+    by_asan = result.returncode == -6 and "SEGV on unknown address" in result.stderr
+    assert result.returncode == -11 or by_asan, \
+        f"expected SIGSEGV, got {result.returncode}: {result.stderr[-500:]}"
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
@@ -142,6 +145,9 @@ def test_load_barrier_heals_stale_references(make_heap, backend):
 @pytest.mark.skipif(shutil.which("java") is None or shutil.which("javac") is None,
                     reason="no JDK: java and javac are not installed")
 def test_colored_views_sit_where_jdk17_zgc_puts_its_heap(make_heap, tmp_path):
+    if os.environ.get("MINIHEAP_COLOR_BITS", "42") != "42":
+        pytest.skip("colour bits moved off ZGC's 42 (MINIHEAP_COLOR_BITS): under AddressSanitizer its "
+                    "shadow memory occupies the addresses of ZGC's views")
     source = tmp_path / "Idle.java"
     source.write_text("public class Idle { public static void main(String[] a) throws Exception {"
                       " byte[][] keep = new byte[64][]; for (int i = 0; i < 64; i++) keep[i] = new byte[1 << 16];"

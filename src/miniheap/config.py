@@ -38,7 +38,9 @@ MIN_REGION_SIZE = 64 * KIB
 HUGE_PAGE_SIZE = 2 * MIB
 # x86-64 user space ends at 128 TiB (47 bits) with 4-level page tables.
 USER_ADDRESS_LIMIT = 1 << 47
-COLOR_BITS_RANGE = (32, 44)
+# 42 is ZGC's; as low as 28 (views at 256M, 512M, 1G) for a heap under 256M, which is where the
+# views must go in a process run under AddressSanitizer, whose shadow memory covers 4T to 16T.
+COLOR_BITS_RANGE = (28, 44)
 MAX_TENURING_THRESHOLD = 15  # the object header keeps the age in 4 bits
 ENV_PREFIX = "MINIHEAP_"
 CONFIG_ENV = "MINIHEAP_CONFIG"  # a TOML file to read when load() gets no path
@@ -306,7 +308,7 @@ class HeapConfig:
         default=42,
         converter=_to_int("color_bits", 42),
         validator=_in_range(*COLOR_BITS_RANGE, "the three views need bits color_bits..color_bits+2 below 2^47"),
-        metadata=_meta("colored mapping: Marked0 view at 1<<N, Marked1 at 1<<N+1, Remapped at 1<<N+2", "32..44"),
+        metadata=_meta("colored mapping: Marked0 view at 1<<N, Marked1 at 1<<N+1, Remapped at 1<<N+2", "28..44"),
     )
     mirrors: tuple[MirrorSpec, ...] = field(
         default=("auto:r",),
