@@ -38,17 +38,6 @@ bool fwd_lookup(const mh_fwd_table *t, uint64_t from, uint64_t *to)
     return false;
 }
 
-uint64_t fwd_resolve(const mh_heap *h, uint64_t offset)
-{
-    if (offset >= h->heap_size)
-        return offset;
-    const mh_fwd_table *t = h->fwd[region_of(h, offset)];
-    uint64_t to;
-    if (t && fwd_lookup(t, offset, &to))
-        return to;
-    return offset;
-}
-
 void fwd_drop_all(mh_heap *h)
 {
     for (uint32_t r = 0; r < h->nregions; r++) {

@@ -24,11 +24,21 @@ struct mh_fwd_table {
 
 mh_fwd_table *fwd_table_new(uint32_t capacity);
 void fwd_add(mh_fwd_table *t, uint64_t from, uint64_t to);
-/* The current offset of the object that was at `offset` when the last
- * evacuation ran (the same offset if its region was not evacuated). */
-uint64_t fwd_resolve(const mh_heap *h, uint64_t offset);
 /* Whether `offset` is an object the last evacuation moved. */
 bool fwd_lookup(const mh_fwd_table *t, uint64_t from, uint64_t *to);
+
+/* The current offset of the object that was at `offset` when the last
+ * evacuation ran (the same offset if its region was not evacuated). */
+static inline uint64_t fwd_resolve(const mh_heap *h, uint64_t offset)
+{
+    if (offset >= h->heap_size)
+        return offset;
+    const mh_fwd_table *t = h->fwd[offset >> h->region_shift];
+    uint64_t to;
+    if (t && fwd_lookup(t, offset, &to))
+        return to;
+    return offset;
+}
 void fwd_drop_all(mh_heap *h);
 
 #endif

@@ -72,15 +72,20 @@ static void free_dead_regions(mh_heap *h)
     }
 }
 
-static void zap_range(mh_heap *h, uint64_t start, uint64_t end)
+/* Returns the bytes turned into fillers. */
+static uint64_t zap_range(mh_heap *h, uint64_t start, uint64_t end)
 {
+    uint64_t zapped = 0;
     for (uint64_t off = start; off < end;) {
         mh_object *o = heap_addr(h, off);
         uint64_t size = obj_size(o);
-        if (!obj_is_filler(o) && !mark_test(h, off))
+        if (!obj_is_filler(o) && !mark_test(h, off)) {
             obj_make_filler(o, size);
+            zapped += size;
+        }
         off += size;
     }
+    return zapped;
 }
 
 /* Before evacuation only: afterwards the copies, unmarked at their new
@@ -88,9 +93,10 @@ static void zap_range(mh_heap *h, uint64_t start, uint64_t end)
 static void zap_old(mh_heap *h)
 {
     for (uint32_t r = h->young_regions; r < h->nregions; r++) {
-        const mh_region *reg = &h->regions[r];
-        if (reg->state == REGION_OLD && !reg->in_cset)
-            zap_range(h, region_base(h, r), region_base(h, r) + reg->top);
+        mh_region *reg = &h->regions[r];
+        /* a region whose every byte is live or filler has nothing to zap */
+        if (reg->state == REGION_OLD && !reg->in_cset && reg->live_bytes + reg->filler_bytes < reg->top)
+            reg->filler_bytes += zap_range(h, region_base(h, r), region_base(h, r) + reg->top);
     }
 }
 
@@ -147,7 +153,9 @@ static int plan_evacuation(mh_heap *h, evac_plan *p)
     uint32_t n = 0;
     for (uint32_t r = h->young_regions; p->units && r < h->nregions; r++) {
         const mh_region *reg = &h->regions[r];
-        if (reg->state == REGION_OLD && reg->live_bytes > 0 && reg->live_bytes < h->region_size / 4 * 3) {
+        /* worth copying: it frees more than a quarter of a region of dead space (a
+         * partly filled region whose objects all live is left alone) */
+        if (reg->state == REGION_OLD && reg->live_bytes > 0 && reg->top - reg->live_bytes > h->region_size / 4) {
             p->units[n++] = (cset_candidate){reg->live_bytes, r};
             if (reg->max_live_size > p->max_size)
                 p->max_size = reg->max_live_size;
@@ -248,14 +256,15 @@ static void unplan_region(mh_heap *h, uint32_t r)
     free(h->fwd[r]);
     h->fwd[r] = NULL;
     h->regions[r].in_cset = 0;
-    zap_range(h, region_base(h, r), region_base(h, r) + h->regions[r].top);
+    h->regions[r].filler_bytes += zap_range(h, region_base(h, r), region_base(h, r) + h->regions[r].top);
 }
 
 /* Returns whether young was evacuated (it always is, unless a commit fails). */
 static bool evacuate(mh_heap *h, const evac_plan *p)
 {
-    /* copies go to fresh regions only: the promotion region may be in the plan */
-    h->promo_region = -1;
+    /* the stream starts in the promotion region's tail unless that region moves */
+    if (h->promo_region >= 0 && h->regions[h->promo_region].in_cset)
+        h->promo_region = -1;
     h->nscan = 0;
     h->nreserved = h->reserved_used = 0;
     uint64_t bytes = 0;
@@ -265,6 +274,7 @@ static bool evacuate(mh_heap *h, const evac_plan *p)
         uint64_t end = region_base(h, r) + h->regions[r].top;
         h->old_used -= h->regions[r].top;
         h->regions[r].top = 0;
+        h->regions[r].filler_bytes = 0;
         h->promo_region = (int32_t)r;
         evacuate_range(h, region_base(h, r), end, false);
         bytes = p->units[0].live;
@@ -320,7 +330,7 @@ static void remap_range(mh_heap *h, uint64_t start, uint64_t end)
 static void remap_roots_lazily(mh_heap *h)
 {
     views_set_good(&h->views, MH_COLOR_REMAPPED);
-    for (uint32_t i = 0; i < h->max_handles; i++)
+    for (uint32_t i = 0; i < h->handle_hwm; i++)
         if (handle_live(h, i) && h->handles[i])
             h->handles[i] = barrier_remap(h, h->handles[i]);
 }
@@ -331,7 +341,9 @@ static void remap(mh_heap *h)
         remap_roots_lazily(h);
         return;
     }
-    for (uint32_t i = 0; i < h->max_handles; i++)
+    if (h->ev.objects_copied == 0)
+        return; /* nothing moved: no reference to fix */
+    for (uint32_t i = 0; i < h->handle_hwm; i++)
         if (handle_live(h, i))
             remap_slot(h, &h->handles[i]);
     /* young is empty unless its evacuation failed */

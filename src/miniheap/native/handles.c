@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include "internal.h"
 
-#define HANDLE_LIVE (-2)
 #define HANDLE_END (-1)
 
 int handles_init(mh_heap *h)
@@ -32,11 +31,6 @@ void handles_free(mh_heap *h)
     free(h->handle_next);
 }
 
-bool handle_live(const mh_heap *h, uint32_t i)
-{
-    return h->handle_next[i] == HANDLE_LIVE;
-}
-
 bool handle_available(mh_heap *h)
 {
     if (h->handle_free != HANDLE_END)
@@ -57,6 +51,8 @@ mh_handle handle_new(mh_heap *h, mh_ref ref)
     h->handle_next[i] = HANDLE_LIVE;
     h->handles[i] = ref;
     h->stats.handles_live++;
+    if ((uint32_t)i >= h->handle_hwm)
+        h->handle_hwm = (uint32_t)i + 1;
     return i;
 }
 

@@ -73,6 +73,7 @@ struct mh_heap {
     int32_t *handle_next;         /* free list; HANDLE_LIVE marks a handle in use */
     int32_t handle_free;
     uint32_t max_handles;
+    uint32_t handle_hwm;          /* no handle at or above this index was ever issued */
 
     /* reporting */
     mh_stats stats;
@@ -105,7 +106,9 @@ void handles_free(mh_heap *h);
 bool handle_available(mh_heap *h);
 mh_handle handle_new(mh_heap *h, mh_ref ref);
 bool handle_check(mh_heap *h, mh_handle x);
-bool handle_live(const mh_heap *h, uint32_t i);
+
+#define HANDLE_LIVE (-2)
+static inline bool handle_live(const mh_heap *h, uint32_t i) { return h->handle_next[i] == HANDLE_LIVE; }
 
 /* alloc.c */
 uint64_t old_bump(mh_heap *h, uint64_t size);

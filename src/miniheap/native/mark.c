@@ -105,7 +105,7 @@ static void mark_scan(mh_heap *h, mh_object *o)
 
 void mark_roots(mh_heap *h)
 {
-    for (uint32_t i = 0; i < h->max_handles; i++) {
+    for (uint32_t i = 0; i < h->handle_hwm; i++) {
         if (!handle_live(h, i))
             continue;
         mh_ref v = mark_heal(h, &h->handles[i]);

@@ -62,6 +62,7 @@ static void region_claim(mh_heap *h, uint32_t r, uint8_t state)
     mh_region *reg = &h->regions[r];
     reg->state = state;
     reg->top = 0;
+    reg->filler_bytes = 0;
     reg->in_cset = 0;
     h->free_regions--;
     cards_clear_region(h, r);

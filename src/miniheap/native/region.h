@@ -28,6 +28,7 @@ typedef struct mh_region {
     uint8_t in_cset;          /* full GC: chosen for evacuation */
     uint64_t top;             /* old/humongous: bytes in use from the region base */
     uint64_t live_bytes;      /* full GC: marked bytes of objects starting here */
+    uint64_t filler_bytes;    /* dead objects already turned into fillers */
     uint32_t live_objects;
     uint32_t max_live_size;   /* largest marked object starting here */
     uint32_t humongous_start; /* humongous: region holding the object's header */

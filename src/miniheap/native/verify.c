@@ -190,7 +190,7 @@ int mh_verify(mh_heap *h)
     check_geometry(&v);
     walk_all(&v, false);
     walk_all(&v, true);
-    for (uint32_t i = 0; i < h->max_handles; i++) {
+    for (uint32_t i = 0; i < h->handle_hwm; i++) {
         if (!handle_live(h, i))
             continue;
         if (!h->handles[i] || ref_is_stale(&h->views, h->handles[i]))

@@ -131,7 +131,7 @@ static void young_phases(mh_heap *h)
     }
 
     uint64_t t = clock_ns();
-    for (uint32_t i = 0; i < h->max_handles; i++)
+    for (uint32_t i = 0; i < h->handle_hwm; i++)
         if (handle_live(h, i))
             young_trace(h, &h->handles[i], h->handles[i]);
     ev->ns_roots = clock_ns() - t;
