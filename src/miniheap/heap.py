@@ -318,23 +318,16 @@ class Heap:
 class Payload:
     """The payload bytes of one object, read and written through the heap on every access.
 
-    Not a memoryview: the collector moves objects, so a buffer kept across an allocation would point
-    at the object's old copy. Each access finds the object where it is now. Supports ``len``, indexing
-    and slicing (``ref.data[:4] = b"abcd"``), ``bytes(ref.data)``.
+    Not a memoryview: the collector moves objects, so a buffer kept across an allocation (or across
+    another thread's call) would point at the object's old copy. Each access copies under the heap's
+    lock from where the object is now. Supports ``len``, indexing and slicing
+    (``ref.data[:4] = b"abcd"``), ``bytes(ref.data)``.
     """
 
     __slots__ = ("_ref",)
 
     def __init__(self, ref):
         self._ref = ref
-
-    def _buffer(self):
-        ref = self._ref
-        heap = ref._heap
-        n = lib.mh_nbytes(heap._ptr, ref._h)
-        if n < 0:
-            heap._raise(ref)
-        return ffi.buffer(lib.mh_payload(heap._ptr, ref._h), n) if n else b""
 
     def __len__(self):
         ref = self._ref
@@ -343,29 +336,46 @@ class Payload:
             ref._heap._raise(ref)
         return n
 
+    def _read(self, offset, length):
+        buf = bytearray(length)
+        if length:
+            ref = self._ref
+            if lib.mh_read_payload(ref._heap._ptr, ref._h, offset, ffi.from_buffer(buf), length):
+                ref._heap._raise(ref)
+        return bytes(buf)
+
+    def _write(self, offset, data):
+        if data:
+            ref = self._ref
+            if lib.mh_write_payload(ref._heap._ptr, ref._h, offset, ffi.from_buffer(data), len(data)):
+                ref._heap._raise(ref)
+
     def __getitem__(self, index):
-        buf = self._buffer()
+        n = len(self)
         if isinstance(index, slice):
-            return bytes(buf[index])
-        return buf[_payload_index(index, len(buf))][0]
+            start, stop, step = index.indices(n)
+            if step != 1:
+                return self._read(0, n)[index]
+            return self._read(start, max(0, stop - start))
+        return self._read(_payload_index(index, n), 1)[0]
 
     def __setitem__(self, index, value):
-        buf = self._buffer()
+        n = len(self)
         if isinstance(index, slice):
-            start, stop, step = index.indices(len(buf))
+            start, stop, step = index.indices(n)
             value = bytes(value)
             if step != 1 or len(value) != max(0, stop - start):
                 raise ValueError(f"payload slice [{start}:{stop}] holds {max(0, stop - start)} bytes, "
                                  f"got {len(value)}: the payload cannot grow or shrink "
-                                 f"(its size {len(buf)} is fixed at alloc)")
-            buf[start:stop] = value
+                                 f"(its size {n} is fixed at alloc)")
+            self._write(start, value)
         else:
             if not isinstance(value, int) or not 0 <= value < 256:
                 raise ValueError(f"a payload byte is an int from 0 to 255, not {value!r}")
-            buf[_payload_index(index, len(buf))] = bytes((value,))
+            self._write(_payload_index(index, n), bytes((value,)))
 
     def __bytes__(self):
-        return bytes(self._buffer())
+        return self._read(0, len(self))
 
     tobytes = __bytes__
 

@@ -38,7 +38,7 @@ static inline void write_barrier(mh_heap *h, uint64_t slot_offset)
 #endif
 }
 
-mh_handle mh_load(mh_heap *h, mh_handle x, uint32_t slot)
+mh_handle mh_load_unlocked(mh_heap *h, mh_handle x, uint32_t slot)
 {
     mh_object *o = object_of(h, x);
     if (!o || !slot_check(h, o, x, slot))
@@ -47,7 +47,7 @@ mh_handle mh_load(mh_heap *h, mh_handle x, uint32_t slot)
     return v ? handle_new(h, v) : MH_NULL_HANDLE;
 }
 
-int mh_load_into(mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest)
+int mh_load_into_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest)
 {
     mh_object *o = object_of(h, x);
     if (!o || !slot_check(h, o, x, slot) || !handle_check(h, dest))
@@ -59,7 +59,7 @@ int mh_load_into(mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest)
     return 1;
 }
 
-int mh_store(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value)
+int mh_store_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value)
 {
     mh_object *o = object_of(h, x);
     if (!o || !slot_check(h, o, x, slot))
@@ -76,7 +76,7 @@ int mh_store(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value)
     return 0;
 }
 
-mh_ref mh_peek_slot(mh_heap *h, mh_handle x, uint32_t slot)
+mh_ref mh_peek_slot_unlocked(mh_heap *h, mh_handle x, uint32_t slot)
 {
     mh_object *o = object_of(h, x);
     if (!o || !slot_check(h, o, x, slot))
@@ -84,31 +84,31 @@ mh_ref mh_peek_slot(mh_heap *h, mh_handle x, uint32_t slot)
     return obj_slots(o)[slot];
 }
 
-int64_t mh_nrefs(mh_heap *h, mh_handle x)
+int64_t mh_nrefs_unlocked(mh_heap *h, mh_handle x)
 {
     mh_object *o = object_of(h, x);
     return o ? (int64_t)obj_nrefs(o) : MH_ERROR;
 }
 
-int64_t mh_nbytes(mh_heap *h, mh_handle x)
+int64_t mh_nbytes_unlocked(mh_heap *h, mh_handle x)
 {
     mh_object *o = object_of(h, x);
     return o ? (int64_t)obj_nbytes(o) : MH_ERROR;
 }
 
-uint8_t *mh_payload(mh_heap *h, mh_handle x)
+uint8_t *mh_payload_unlocked(mh_heap *h, mh_handle x)
 {
     mh_object *o = object_of(h, x);
     return o ? obj_payload(o) : NULL;
 }
 
-int mh_age(mh_heap *h, mh_handle x)
+int mh_age_unlocked(mh_heap *h, mh_handle x)
 {
     mh_object *o = object_of(h, x);
     return o ? (int)obj_age(o) : MH_ERROR;
 }
 
-int mh_space_of(mh_heap *h, mh_handle x)
+int mh_space_of_unlocked(mh_heap *h, mh_handle x)
 {
     if (!object_of(h, x))
         return MH_ERROR;
@@ -120,7 +120,7 @@ int mh_space_of(mh_heap *h, mh_handle x)
     return h->regions[region_of(h, off)].state == REGION_OLD ? 2 : 3;
 }
 
-int mh_ref_color(mh_heap *h, mh_ref ref)
+int mh_ref_color_unlocked(mh_heap *h, mh_ref ref)
 {
     if (!heap_ok(h))
         return MH_ERROR;
@@ -135,7 +135,41 @@ int mh_ref_color(mh_heap *h, mh_ref ref)
     return c;
 }
 
-uint64_t mh_ref_offset(mh_heap *h, mh_ref ref)
+uint64_t mh_ref_offset_unlocked(mh_heap *h, mh_ref ref)
 {
     return heap_ok(h) && ref ? ref_offset(&h->views, ref) : 0;
+}
+
+/* Payload copies, bounds-checked, for embedders that cannot hold mh_payload's
+ * pointer safely: another thread's allocation may move the object between
+ * getting the pointer and using it, while these copy under the heap's lock. */
+static bool payload_range(mh_heap *h, const mh_object *o, mh_handle x, uint64_t offset,
+                          uint64_t length)
+{
+    uint64_t n = obj_nbytes(o);
+    if (offset <= n && length <= n - offset)
+        return true;
+    heap_error(h, MH_E_BAD_ARGUMENT, "payload range [%llu, %llu) of handle %d is out of range: the "
+               "payload has %llu bytes", (unsigned long long)offset,
+               (unsigned long long)(offset + length), x, (unsigned long long)n);
+    return false;
+}
+
+int mh_read_payload_unlocked(mh_heap *h, mh_handle x, uint64_t offset, void *dst, uint64_t length)
+{
+    mh_object *o = object_of(h, x);
+    if (!o || !payload_range(h, o, x, offset, length))
+        return MH_ERROR;
+    memcpy(dst, obj_payload(o) + offset, length);
+    return 0;
+}
+
+int mh_write_payload_unlocked(mh_heap *h, mh_handle x, uint64_t offset, const void *src,
+                              uint64_t length)
+{
+    mh_object *o = object_of(h, x);
+    if (!o || !payload_range(h, o, x, offset, length))
+        return MH_ERROR;
+    memcpy(obj_payload(o) + offset, src, length);
+    return 0;
 }

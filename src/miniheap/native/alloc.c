@@ -101,7 +101,7 @@ uint64_t old_bump(mh_heap *h, uint64_t size)
     return offset;
 }
 
-mh_handle mh_alloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 {
     if (!heap_enter(h))
         return MH_ERROR;

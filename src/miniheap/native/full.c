@@ -58,12 +58,12 @@ static void free_dead_regions(mh_heap *h)
     for (uint32_t r = h->young_regions; r < h->nregions; r++) {
         mh_region *reg = &h->regions[r];
         if (reg->state == REGION_OLD && reg->live_bytes == 0) {
-            region_free(h, r, true);
+            region_free(h, r, false); /* regions_uncommit_free decides at the end */
             h->ev.regions_freed++;
         } else if (reg->state == REGION_HUMONGOUS_START && !mark_test(h, region_base(h, r))) {
             uint32_t e = r;
             do {
-                region_free(h, e, true);
+                region_free(h, e, false);
                 h->ev.regions_freed++;
                 e++;
             } while (e < h->nregions && h->regions[e].state == REGION_HUMONGOUS_CONT &&

@@ -80,14 +80,14 @@ bool handle_check(mh_heap *h, mh_handle x)
     return true;
 }
 
-mh_handle mh_dup(mh_heap *h, mh_handle x)
+mh_handle mh_dup_unlocked(mh_heap *h, mh_handle x)
 {
     if (!heap_enter(h) || !handle_check(h, x))
         return MH_ERROR;
     return handle_new(h, h->handles[x]);
 }
 
-int mh_release(mh_heap *h, mh_handle x)
+int mh_release_unlocked(mh_heap *h, mh_handle x)
 {
     if (!heap_enter(h) || !handle_check(h, x))
         return MH_ERROR;
@@ -98,19 +98,19 @@ int mh_release(mh_heap *h, mh_handle x)
     return 0;
 }
 
-int mh_handle_valid(mh_heap *h, mh_handle x)
+int mh_handle_valid_unlocked(mh_heap *h, mh_handle x)
 {
     return heap_ok(h) && x >= 0 && (uint32_t)x < h->max_handles && handle_live(h, (uint32_t)x);
 }
 
-mh_ref mh_handle_ref(mh_heap *h, mh_handle x)
+mh_ref mh_handle_ref_unlocked(mh_heap *h, mh_handle x)
 {
     if (!heap_ok(h) || !handle_check(h, x))
         return 0;
     return h->handles[x];
 }
 
-int mh_same(mh_heap *h, mh_handle a, mh_handle b)
+int mh_same_unlocked(mh_heap *h, mh_handle a, mh_handle b)
 {
     if (!heap_enter(h) || !handle_check(h, a) || !handle_check(h, b))
         return MH_ERROR;

@@ -21,6 +21,12 @@ uint64_t clock_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The last error is also kept per thread, as errno is: with several threads
+ * on one heap, each reads back its own failure, not another thread's. */
+static _Thread_local const mh_heap *error_heap;
+static _Thread_local int error_code;
+static _Thread_local char error_message[MH_MESSAGE_LEN];
+
 void heap_error(mh_heap *h, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -28,6 +34,32 @@ void heap_error(mh_heap *h, int code, const char *fmt, ...)
     vsnprintf(h->message, sizeof h->message, fmt, ap);
     va_end(ap);
     h->error = code;
+    error_heap = h;
+    error_code = code;
+    memcpy(error_message, h->message, sizeof error_message);
+}
+
+mh_heap *heap_lock(mh_heap *h)
+{
+    if (!heap_ok(h))
+        return NULL;
+    pthread_mutex_lock(&h->lock);
+    return h;
+}
+
+void heap_unlock(mh_heap *h)
+{
+    if (h)
+        pthread_mutex_unlock(&h->lock);
+}
+
+static void heap_lock_init(mh_heap *h)
+{
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&h->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
 }
 
 bool heap_ok(const mh_heap *h)
@@ -43,10 +75,9 @@ bool heap_enter(mh_heap *h)
         return false;
     if (h->busy) {
         heap_error(h, MH_E_BUSY,
-                   "the heap is busy with a collection or an embedder callback: either a "
-                   "commit/uncommit callback called back into it (callbacks may only read "
-                   "statistics), or another thread called it at the same time (the heap is "
-                   "single-threaded: serialize every call with one lock)");
+                   "the heap is busy with a collection: a commit, uncommit or on_gc callback "
+                   "called back into it; callbacks may only read statistics, so defer the "
+                   "call until the collection has returned");
         return false;
     }
     return true;
@@ -190,6 +221,9 @@ static void heap_release(mh_heap *h)
     cards_free(h);
     mark_free(h);
     handles_free(h);
+    pthread_mutex_destroy(&h->lock);
+    if (error_heap == h)
+        error_heap = NULL;
     free(h);
 }
 
@@ -205,6 +239,7 @@ mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory for the heap record");
         return NULL;
     }
+    heap_lock_init(h);
     heap_geometry(h, config);
     h->fwd = calloc(h->nregions, sizeof *h->fwd);
     if (!h->fwd || regions_init(h) || cards_init(h) || mark_init(h) || handles_init(h)) {
@@ -230,27 +265,38 @@ mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
     return h;
 }
 
+/* Freeing waits for a call in progress on another thread; a call that starts
+ * afterwards on a freed heap is the embedder's bug (Python passes NULL). */
 void mh_heap_free(mh_heap *h)
 {
-    if (!heap_ok(h) || h->busy)
+    if (!heap_lock(h))
         return;
+    if (h->busy) { /* called from inside a callback of this heap */
+        heap_unlock(h);
+        return;
+    }
     h->magic = 0;
+    heap_unlock(h);
     heap_release(h);
 }
 
 int mh_last_error(mh_heap *h)
 {
-    return heap_ok(h) ? h->error : MH_E_BAD_CONFIG;
+    if (!heap_ok(h))
+        return MH_E_BAD_CONFIG;
+    return error_heap == h ? error_code : h->error;
 }
 
 const char *mh_last_error_message(mh_heap *h)
 {
-    return heap_ok(h) ? h->message : no_heap_message;
+    if (!heap_ok(h))
+        return no_heap_message;
+    return error_heap == h ? error_message : h->message;
 }
 
 /* ---- collections and events ------------------------------------------- */
 
-int mh_collect(mh_heap *h, int full)
+int mh_collect_unlocked(mh_heap *h, int full)
 {
     if (!heap_enter(h))
         return MH_ERROR;
@@ -304,13 +350,13 @@ void gc_end(mh_heap *h, uint64_t t0)
 
 /* ---- occupancy -------------------------------------------------------- */
 
-const mh_stats *mh_get_stats(mh_heap *h) { return heap_ok(h) ? &h->stats : NULL; }
-uint64_t mh_eden_used(mh_heap *h) { return heap_ok(h) ? h->eden_top : 0; }
-uint64_t mh_survivor_used(mh_heap *h) { return heap_ok(h) ? h->from_top : 0; }
-uint64_t mh_old_used(mh_heap *h) { return heap_ok(h) ? h->old_used : 0; }
-uint64_t mh_used(mh_heap *h) { return heap_ok(h) ? h->eden_top + h->from_top + h->old_used : 0; }
-int mh_good_color(mh_heap *h) { return heap_ok(h) ? h->views.good : MH_ERROR; }
-uint32_t mh_region_count(mh_heap *h) { return heap_ok(h) ? h->nregions : 0; }
+const mh_stats *mh_get_stats_unlocked(mh_heap *h) { return heap_ok(h) ? &h->stats : NULL; }
+uint64_t mh_eden_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->eden_top : 0; }
+uint64_t mh_survivor_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->from_top : 0; }
+uint64_t mh_old_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->old_used : 0; }
+uint64_t mh_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->eden_top + h->from_top + h->old_used : 0; }
+int mh_good_color_unlocked(mh_heap *h) { return heap_ok(h) ? h->views.good : MH_ERROR; }
+uint32_t mh_region_count_unlocked(mh_heap *h) { return heap_ok(h) ? h->nregions : 0; }
 
 static uint64_t clamp_used(uint64_t top, uint64_t base, uint64_t size)
 {
@@ -319,7 +365,7 @@ static uint64_t clamp_used(uint64_t top, uint64_t base, uint64_t size)
     return top - base < size ? top - base : size;
 }
 
-int mh_region_info(mh_heap *h, uint32_t region, uint64_t *used)
+int mh_region_info_unlocked(mh_heap *h, uint32_t region, uint64_t *used)
 {
     if (!heap_ok(h))
         return MH_ERROR;

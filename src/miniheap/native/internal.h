@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <string.h>
 #include "miniheap.h"
 #include "color.h"
@@ -81,14 +82,49 @@ struct mh_heap {
     uint32_t gc_count;
     bool last_gc_full;
     bool busy;                    /* inside a collection or an embedder callback */
-    int error;
+    int error;                    /* the last error on this heap (also kept per thread) */
     char message[MH_MESSAGE_LEN];
+    pthread_mutex_t lock;         /* taken by every public call (api.c); recursive */
 };
 
 /* heap.c */
 void heap_error(mh_heap *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool heap_enter(mh_heap *h);
 bool heap_ok(const mh_heap *h);
+mh_heap *heap_lock(mh_heap *h);
+void heap_unlock(mh_heap *h);
+
+/* The public functions without the lock; api.c wraps each in it. */
+mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
+mh_handle mh_dup_unlocked(mh_heap *h, mh_handle x);
+int mh_release_unlocked(mh_heap *h, mh_handle x);
+int mh_handle_valid_unlocked(mh_heap *h, mh_handle x);
+mh_ref mh_handle_ref_unlocked(mh_heap *h, mh_handle x);
+int mh_same_unlocked(mh_heap *h, mh_handle a, mh_handle b);
+mh_handle mh_load_unlocked(mh_heap *h, mh_handle x, uint32_t slot);
+int mh_load_into_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest);
+int mh_store_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value);
+mh_ref mh_peek_slot_unlocked(mh_heap *h, mh_handle x, uint32_t slot);
+int64_t mh_nrefs_unlocked(mh_heap *h, mh_handle x);
+int64_t mh_nbytes_unlocked(mh_heap *h, mh_handle x);
+uint8_t *mh_payload_unlocked(mh_heap *h, mh_handle x);
+int mh_age_unlocked(mh_heap *h, mh_handle x);
+int mh_space_of_unlocked(mh_heap *h, mh_handle x);
+int mh_ref_color_unlocked(mh_heap *h, mh_ref ref);
+uint64_t mh_ref_offset_unlocked(mh_heap *h, mh_ref ref);
+int mh_collect_unlocked(mh_heap *h, int full);
+const mh_stats *mh_get_stats_unlocked(mh_heap *h);
+uint64_t mh_used_unlocked(mh_heap *h);
+uint64_t mh_eden_used_unlocked(mh_heap *h);
+uint64_t mh_survivor_used_unlocked(mh_heap *h);
+uint64_t mh_old_used_unlocked(mh_heap *h);
+int mh_good_color_unlocked(mh_heap *h);
+uint32_t mh_region_count_unlocked(mh_heap *h);
+int mh_region_info_unlocked(mh_heap *h, uint32_t region, uint64_t *used);
+int mh_verify_unlocked(mh_heap *h);
+int mh_read_payload_unlocked(mh_heap *h, mh_handle x, uint64_t offset, void *dst, uint64_t length);
+int mh_write_payload_unlocked(mh_heap *h, mh_handle x, uint64_t offset, const void *src,
+                              uint64_t length);
 uint64_t clock_ns(void);
 uint64_t gc_begin(mh_heap *h, int kind, int cause);
 void gc_end(mh_heap *h, uint64_t t0);

@@ -8,6 +8,11 @@
  * callbacks. It reports collections through an event record handed to a
  * listener.
  *
+ * Every call may come from any thread: each takes the heap's lock, so calls
+ * from several threads are serialized (a collection runs with the lock held).
+ * A callback (commit, uncommit, on_gc) must not call back into the heap
+ * except to read statistics: that fails with MH_E_BUSY.
+ *
  * Roots are handles: small integers naming slots of a handle table that the
  * collector updates when objects move. A mutator never holds a raw address
  * across an allocation or a collection.
@@ -46,8 +51,7 @@ typedef int32_t mh_handle;
 #define MH_E_NO_MEMORY 7         /* malloc of collector metadata failed */
 #define MH_E_NO_HANDLES 8        /* the handle table is full: release handles or raise max_handles */
 #define MH_E_VERIFY 9            /* mh_verify found a broken invariant */
-#define MH_E_BUSY 10             /* re-entered from a callback, or from a second thread: the heap is
-                                    single-threaded, the embedder serializes all calls */
+#define MH_E_BUSY 10             /* a callback re-entered the heap during a collection */
 #define MH_E_BAD_ARGUMENT 11     /* another argument out of range (region index, reference) */
 
 /* Colours of the coloured layout (ZGC, JDK 11-17). In the single-view layout
@@ -174,6 +178,11 @@ int64_t mh_nrefs(mh_heap *heap, mh_handle object);        /* or MH_ERROR */
 int64_t mh_nbytes(mh_heap *heap, mh_handle object);       /* or MH_ERROR */
 uint8_t *mh_payload(mh_heap *heap, mh_handle object);     /* NULL on error */
 int mh_age(mh_heap *heap, mh_handle object);              /* or MH_ERROR */
+/* Copy [offset, offset+length) of the payload out or in, bounds-checked and
+ * under the heap's lock: 0, or MH_ERROR. */
+int mh_read_payload(mh_heap *heap, mh_handle object, uint64_t offset, void *dst, uint64_t length);
+int mh_write_payload(mh_heap *heap, mh_handle object, uint64_t offset, const void *src,
+                     uint64_t length);
 /* Which space holds the object: 0 eden, 1 survivor, 2 old, 3 humongous, or MH_ERROR. */
 int mh_space_of(mh_heap *heap, mh_handle object);
 

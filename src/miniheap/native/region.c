@@ -124,11 +124,22 @@ void region_free(mh_heap *h, uint32_t r, bool uncommit)
         region_uncommit(h, r);
 }
 
+/* Give free old regions back to the embedder, but keep committed as many as a
+ * young collection may have to promote into (the promotion guarantee's worst
+ * case, the size of the young generation): uncommitting those only to commit
+ * them again inside the next pause would make every pause pay for page
+ * allocation. The heap shrinks lazily, as HotSpot's MinHeapFreeRatio lets it. */
 void regions_uncommit_free(mh_heap *h)
 {
-    for (uint32_t r = h->young_regions; r < h->nregions; r++)
-        if (h->regions[r].state == REGION_FREE)
+    uint32_t keep = h->young_regions;
+    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+        if (h->regions[r].state != REGION_FREE || !h->regions[r].committed)
+            continue;
+        if (keep > 0)
+            keep--;
+        else
             region_uncommit(h, r);
+    }
 }
 
 uint32_t regions_reserve(mh_heap *h, uint32_t n)

@@ -176,7 +176,7 @@ static void check_geometry(verifier *v)
         problem(v, "%u regions are free but the free count says %u", free_count, h->free_regions);
 }
 
-int mh_verify(mh_heap *h)
+int mh_verify_unlocked(mh_heap *h)
 {
     if (!heap_enter(h))
         return MH_ERROR;
