@@ -76,3 +76,18 @@ def test_missing_card_mark_is_caught(tmp_path):
     result = run(exe, "broken-cards")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "was caught" in result.stdout
+
+
+@pytest.mark.parametrize("space", ["young", "full"])
+def test_asan_reports_a_read_of_space_the_collector_emptied(tmp_path, space):
+    # The heap's memory comes from the embedder, invisible to ASan unless the core poisons what a
+    # collection empties (poison.h). Without that this program would print "read 0" and exit 0.
+    exe = str(tmp_path / "stale_read")
+    cmd = ["gcc", *WARNINGS, *SANITIZE, "-I", NATIVE, os.path.join(HERE, "stale_read.c"),
+           *core_sources(), "-o", exe]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    result = run(exe, space)
+    assert "reading through a stale pointer" in result.stdout, result.stdout + result.stderr
+    assert "read " not in result.stdout.replace("reading", ""), "the stale read went unnoticed"
+    assert "use-after-poison" in result.stderr, result.stderr[-2000:]

@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 #include "card.h"
+#include "poison.h"
 
 /* The fast path: one compare and one add. */
 static inline bool eden_bump(mh_heap *h, uint64_t size, uint64_t *offset)
@@ -13,6 +14,7 @@ static inline bool eden_bump(mh_heap *h, uint64_t size, uint64_t *offset)
         return false;
     *offset = h->eden_top;
     h->eden_top += size;
+    space_unpoison(h, *offset, size);
     return true;
 }
 
@@ -63,6 +65,7 @@ static int humongous_place(mh_heap *h, uint64_t size, uint64_t *offset)
     }
     h->old_used += size;
     *offset = region_base(h, (uint32_t)start);
+    space_unpoison(h, *offset, size);
     return 0;
 }
 
@@ -98,6 +101,7 @@ uint64_t old_bump(mh_heap *h, uint64_t size)
     h->regions[r].top += size;
     h->old_used += size;
     bot_record(h, offset, size);
+    space_unpoison(h, offset, size);
     return offset;
 }
 

@@ -16,6 +16,7 @@
  */
 #include <stdlib.h>
 #include "internal.h"
+#include "poison.h"
 #include "barrier.h"
 #include "card.h"
 #include "forwarding.h"
@@ -306,6 +307,7 @@ static bool evacuate(mh_heap *h, const evac_plan *p)
     evacuate_range(h, from_base(h), from_base(h) + h->from_top, true);
     h->eden_top = 0;
     h->from_top = 0;
+    space_poison(h, 0, h->young_end); /* all of young is dead: every live object left it */
     h->young_max_size = 0;
     return true;
 }

@@ -10,6 +10,7 @@
 #include "card.h"
 #include "forwarding.h"
 #include "mark.h"
+#include "poison.h"
 
 static const char no_heap_message[] =
     "no heap: the heap pointer is NULL or the heap was freed; create one with mh_heap_new";
@@ -89,7 +90,10 @@ int embedder_commit(mh_heap *h, uint64_t offset, uint64_t length)
         return 0;
     bool busy = h->busy;
     h->busy = true;
+    /* during the call the range is the embedder's to touch; it holds no object either way */
+    space_unpoison(h, offset, length);
     int rc = h->config.commit(h->config.ctx, offset, length);
+    space_poison(h, offset, length);
     h->busy = busy;
     return rc;
 }
@@ -100,7 +104,9 @@ int embedder_uncommit(mh_heap *h, uint64_t offset, uint64_t length)
         return 0;
     bool busy = h->busy;
     h->busy = true;
+    space_unpoison(h, offset, length);
     int rc = h->config.uncommit(h->config.ctx, offset, length);
+    space_poison(h, offset, length);
     h->busy = busy;
     return rc;
 }
@@ -261,6 +267,7 @@ mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
     for (uint32_t r = 0; r < h->young_regions; r++)
         h->regions[r].committed = 1;
     h->stats.regions_committed = h->young_regions;
+    space_poison(h, 0, h->heap_size); /* nothing is allocated yet */
     h->magic = MH_HEAP_MAGIC;
     return h;
 }
@@ -276,6 +283,8 @@ void mh_heap_free(mh_heap *h)
         return;
     }
     h->magic = 0;
+    /* the embedder will unmap these addresses, and whatever is mapped there next is alive */
+    space_unpoison(h, 0, h->heap_size);
     heap_unlock(h);
     heap_release(h);
 }

@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include "internal.h"
+#include "poison.h"
 #include "card.h"
 
 int regions_init(mh_heap *h)
@@ -118,6 +119,7 @@ void region_free(mh_heap *h, uint32_t r, bool uncommit)
     reg->top = 0;
     reg->in_cset = 0;
     h->free_regions++;
+    space_poison(h, region_base(h, r), h->region_size);
     if (h->promo_region == (int32_t)r)
         h->promo_region = -1;
     if (uncommit)

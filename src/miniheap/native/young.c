@@ -14,6 +14,7 @@
  * runs instead.
  */
 #include "internal.h"
+#include "poison.h"
 #include "barrier.h"
 #include "card.h"
 
@@ -35,6 +36,7 @@ static mh_ref young_copy(mh_heap *h, mh_ref ref)
     if (age < h->tenuring_threshold && size <= h->survivor_size - h->to_top) {
         to = to_base(h) + h->to_top;
         h->to_top += size;
+        space_unpoison(h, to, size);
         h->ev.bytes_by_age[age + 1 > OBJ_MAX_AGE ? OBJ_MAX_AGE : age + 1] += size;
         if (size > h->young_max_size)
             h->young_max_size = size;
@@ -148,6 +150,9 @@ static void young_phases(mh_heap *h)
     h->from_top = h->to_top;
     h->to_top = 0;
     h->eden_top = 0;
+    /* eden and the old from-space are dead now: a read of either is a stale read */
+    space_poison(h, 0, h->eden_end);
+    space_poison(h, to_base(h), h->survivor_size);
     regions_release_reserved(h);
 }
 
