@@ -549,11 +549,10 @@ class Ref:
 
 # -- callbacks from the C heap ---------------------------------------------------------------------
 
-@ffi.def_extern()
-def mh_py_commit(ctx, offset, length):
+def _backend_call(ctx, method, offset, length):
     heap = ffi.from_handle(ctx)
     try:
-        heap.backend.commit(offset, length)
+        getattr(heap.backend, method)(offset, length)
         return 0
     except Exception as e:  # the C heap sees -1 and reports MH_E_COMMIT; the cause is kept for it
         heap._commit_error = e
@@ -561,14 +560,13 @@ def mh_py_commit(ctx, offset, length):
 
 
 @ffi.def_extern()
+def mh_py_commit(ctx, offset, length):
+    return _backend_call(ctx, "commit", offset, length)
+
+
+@ffi.def_extern()
 def mh_py_uncommit(ctx, offset, length):
-    heap = ffi.from_handle(ctx)
-    try:
-        heap.backend.uncommit(offset, length)
-        return 0
-    except Exception as e:
-        heap._commit_error = e
-        return -1
+    return _backend_call(ctx, "uncommit", offset, length)
 
 
 @ffi.def_extern()
