@@ -215,3 +215,27 @@ def test_garbage_is_reclaimed_by_a_young_collection(make_heap):
     before = heap.occupancy()["eden"]
     heap.collect()
     assert before > 0 and heap.occupancy()["total"] == 0
+
+
+def test_gc_log_lines_parse_like_the_jdks(tmp_path):
+    from miniheap.gclog import JDK_GC_LINE_RE
+    from miniheap.heap import Heap
+
+    log = tmp_path / "gc.log"
+    with Heap(small_config(gc_log=f"gc:file={log}")) as heap:
+        keep = heap.alloc(refs=64)
+        for i in range(20_000):
+            keep[i % 64] = heap.alloc(refs=1, data=200)
+        heap.collect(full=True)
+        collections = heap.stats.collections
+    pauses = [line for line in log.read_text().splitlines() if " Pause " in line]
+    assert len(pauses) == collections >= 3
+    for line in pauses:
+        assert JDK_GC_LINE_RE.search(line), line
+    assert "Pause Young (Allocation Failure)" in pauses[0] and "Pause Full (System.gc())" in pauses[-1]
+    # and the same expression reads the real JDK 17 SerialGC log kept as a fixture
+    import pathlib
+
+    fixture = pathlib.Path(__file__).parent / "data" / "serialgc-jdk17.log"
+    jdk = [line for line in fixture.read_text().splitlines() if " Pause " in line]
+    assert jdk and all(JDK_GC_LINE_RE.search(line) for line in jdk)
