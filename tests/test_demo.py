@@ -83,10 +83,17 @@ def test_demo_default_config_runs_and_says_where_values_came_from():
     assert "backend             memfd    default" in result.stdout
 
 
-def test_demo_from_a_config_file(tmp_path):
-    result = run_demo("--config", os.path.join(ROOT, "examples", "configs", "colored.toml"), "--work", "8")
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "examples", "configs"))))
+def test_demo_runs_every_shipped_config(name):
+    path = os.path.join(ROOT, "examples", "configs", name)
+    import tomllib
+
+    with open(path, "rb") as f:
+        backend = tomllib.load(f)["heap"].get("backend", "memfd")
+    require_backend(backend)
+    result = run_demo("--config", path, "--work", "24")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Marked0" in result.stdout and "file:" in result.stdout
+    assert f"file:{path}" in result.stdout and "7. Summary" in result.stdout
 
 
 @pytest.mark.parametrize("content, words", [

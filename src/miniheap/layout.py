@@ -31,8 +31,11 @@ class Layout:
             self.close()  # a failure half-way leaves nothing mapped
             raise
 
-    def _reserve(self, size, at=None, label="heap"):
-        alignment = max(self.backend.granule, self.config.region_size)
+    def _reserve(self, size, at=None, label="heap", alignment=None):
+        # The collector's views are region-aligned (it addresses regions by offset); other views
+        # need only the backend's granule (a page, or a huge page).
+        if alignment is None:
+            alignment = max(self.backend.granule, self.config.region_size)
         reservation = Reservation(self.sys, size, at=at, alignment=alignment, label=label)
         self.reservations.append(reservation)
         return reservation
@@ -93,7 +96,8 @@ class YoungMirror(Layout):
         self._view(self._reserve(size, at=self.config.reserve_at), "heap", 0, size)
         for i, spec in enumerate(self.config.mirrors, 1):
             label = f"young mirror {i}"
-            reservation = self._reserve(young, at=spec.address, label=label)
+            reservation = self._reserve(young, at=spec.address, label=label,
+                                        alignment=self.backend.granule)
             self._view(reservation, label, 0, young, writable=spec.writable)
 
     @property
