@@ -20,10 +20,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -193,6 +195,10 @@ static void env_unmap(env *e)
     }
 }
 
+/* When set, every test heap is held (mh_lock) from creation to mh_heap_free, so each test also
+ * runs through the calls' held path, which skips the mutex. */
+static int hold_heaps;
+
 static mh_heap *env_open_with(env *e, int colored, uint64_t heap_size, void (*tweak)(mh_config *))
 {
     if (env_map(e, colored, heap_size) != 0) {
@@ -207,6 +213,8 @@ static mh_heap *env_open_with(env *e, int colored, uint64_t heap_size, void (*tw
     char err[512];
     e->heap = mh_heap_new(&c, err, sizeof err);
     CHECK(e->heap != NULL, "mh_heap_new: %s", err);
+    if (e->heap && hold_heaps)
+        mh_lock(e->heap); /* given back by mh_heap_free */
     return e->heap;
 }
 
@@ -1010,6 +1018,60 @@ static void test_events(int colored)
     env_close(&e);
 }
 
+/* ---- holding the heap: mh_lock / mh_unlock ------------------------------ */
+
+typedef struct lock_probe {
+    mh_heap *heap;
+    volatile int done;
+    mh_handle got;
+} lock_probe;
+
+static void *lock_probe_thread(void *arg)
+{
+    lock_probe *p = arg;
+    p->got = mh_alloc(p->heap, 1, 8); /* waits while the main thread holds the heap */
+    __atomic_store_n(&p->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_lock(int colored)
+{
+    env e;
+    mh_heap *h = env_open(&e, colored);
+    if (!h)
+        return;
+    mh_unlock(h);
+    CHECK(mh_last_error(h) == MH_E_BAD_ARGUMENT &&
+              strstr(mh_last_error_message(h), "mh_unlock without a matching mh_lock"),
+          "unlock without lock: %s", mh_last_error_message(h));
+    mh_lock(h);
+    mh_lock(h); /* holds nest */
+    mh_handle a = new_object(h, 2, 8, 1), b = new_object(h, 0, 8, 2);
+    CHECK(a >= 0 && b >= 0 && mh_store(h, a, 0, b) == 0, "calls inside a hold: %s", mh_last_error_message(h));
+    CHECK(mh_collect(h, 0) == 0 && mh_collect(h, 1) == 0, "collections inside a hold");
+    mh_handle c = mh_load(h, a, 0);
+    CHECK(c >= 0 && payload_id(h, c) == 2, "the graph survives collections inside a hold");
+    CHECK(mh_load(h, a, 9) == MH_ERROR && mh_last_error(h) == MH_E_BAD_SLOT, "errors inside a hold");
+    mh_unlock(h);
+
+    /* still held once: another thread's call waits for the last mh_unlock */
+    pthread_t t;
+    lock_probe p = {h, 0, MH_ERROR};
+    CHECK(pthread_create(&t, NULL, lock_probe_thread, &p) == 0, "pthread_create");
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    CHECK(__atomic_load_n(&p.done, __ATOMIC_SEQ_CST) == 0, "another thread entered a held heap");
+    mh_unlock(h);
+    pthread_join(t, NULL);
+    CHECK(p.done == 1 && p.got >= 0, "the waiting thread ran after mh_unlock: %s", mh_last_error_message(h));
+    mh_unlock(h);
+    CHECK(mh_last_error(h) == MH_E_BAD_ARGUMENT, "one mh_unlock too many is refused");
+    CHECK(mh_alloc(h, 0, 8) >= 0, "the heap is usable after a refused mh_unlock");
+    VERIFY(h);
+    mh_lock(h); /* freeing a heap still held lets go of it */
+    env_close(&e);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "broken-cards") == 0) {
@@ -1042,6 +1104,16 @@ int main(int argc, char **argv)
         test_random_mutator(colored, 99, steps, 1);
     }
     test_healing();
+    for (int colored = 0; colored <= 1; colored++) {
+        test_lock(colored);
+        hold_heaps = 1;
+        test_roundtrip(colored);
+        test_bad_input(colored);
+        test_cards(colored, 0);
+        test_commit_failure(colored);
+        test_random_mutator(colored, 5, steps / 2, 1);
+        hold_heaps = 0;
+    }
     printf("%d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;
 }

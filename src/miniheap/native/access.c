@@ -7,18 +7,17 @@
 #include "card.h"
 
 /* The object a handle names, reached by dereferencing its reference directly. */
-static mh_object *object_of(mh_heap *h, mh_handle x)
+static inline mh_object *object_of(mh_heap *h, mh_handle x)
 {
     if (!heap_enter(h) || !handle_check(h, x))
         return NULL;
     return ref_addr(h->handles[x]);
 }
 
-static bool slot_check(mh_heap *h, const mh_object *o, mh_handle x, uint32_t slot)
+static bool __attribute__((noinline, cold)) slot_error(mh_heap *h, const mh_object *o, mh_handle x,
+                                                       uint32_t slot)
 {
     uint32_t n = obj_nrefs(o);
-    if (slot < n)
-        return true;
     if (n == 0)
         heap_error(h, MH_E_BAD_SLOT, "slot %u of handle %d is out of range: the object has no "
                    "reference slots (nrefs 0)", slot, x);
@@ -26,6 +25,13 @@ static bool slot_check(mh_heap *h, const mh_object *o, mh_handle x, uint32_t slo
         heap_error(h, MH_E_BAD_SLOT, "slot %u of handle %d is out of range: the object has %u "
                    "reference slots, 0..%u (nrefs %u)", slot, x, n, n - 1, n);
     return false;
+}
+
+static inline bool slot_check(mh_heap *h, const mh_object *o, mh_handle x, uint32_t slot)
+{
+    if (MH_LIKELY(slot < obj_nrefs(o)))
+        return true;
+    return slot_error(h, o, x, slot);
 }
 
 /* Stores into old and humongous objects mark the slot's card, whatever the
@@ -38,7 +44,7 @@ static inline void write_barrier(mh_heap *h, uint64_t slot_offset)
 #endif
 }
 
-mh_handle mh_load_unlocked(mh_heap *h, mh_handle x, uint32_t slot)
+static inline mh_handle mh_load_unlocked(mh_heap *h, mh_handle x, uint32_t slot)
 {
     mh_object *o = object_of(h, x);
     if (!o || !slot_check(h, o, x, slot))
@@ -47,7 +53,7 @@ mh_handle mh_load_unlocked(mh_heap *h, mh_handle x, uint32_t slot)
     return v ? handle_new(h, v) : MH_NULL_HANDLE;
 }
 
-int mh_load_into_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest)
+static inline int mh_load_into_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest)
 {
     mh_object *o = object_of(h, x);
     if (!o || !slot_check(h, o, x, slot) || !handle_check(h, dest))
@@ -59,7 +65,7 @@ int mh_load_into_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest
     return 1;
 }
 
-int mh_store_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value)
+static inline int mh_store_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value)
 {
     mh_object *o = object_of(h, x);
     if (!o || !slot_check(h, o, x, slot))
@@ -96,7 +102,7 @@ int64_t mh_nbytes_unlocked(mh_heap *h, mh_handle x)
     return o ? (int64_t)obj_nbytes(o) : MH_ERROR;
 }
 
-uint8_t *mh_payload_unlocked(mh_heap *h, mh_handle x)
+static inline uint8_t *mh_payload_unlocked(mh_heap *h, mh_handle x)
 {
     mh_object *o = object_of(h, x);
     return o ? obj_payload(o) : NULL;
@@ -173,3 +179,10 @@ int mh_write_payload_unlocked(mh_heap *h, mh_handle x, uint64_t offset, const vo
     memcpy(obj_payload(o) + offset, src, length);
     return 0;
 }
+
+/* The hot public functions are defined beside their implementation (so it is
+ * inlined into them); api.c has the others. */
+MH_LOCKED(mh_handle, mh_load, (mh_heap *h, mh_handle x, uint32_t slot), (h, x, slot))
+MH_LOCKED(int, mh_load_into, (mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest), (h, x, slot, dest))
+MH_LOCKED(int, mh_store, (mh_heap *h, mh_handle x, uint32_t slot, mh_handle value), (h, x, slot, value))
+MH_LOCKED(uint8_t *, mh_payload, (mh_heap *h, mh_handle x), (h, x))

@@ -105,10 +105,32 @@ uint64_t old_bump(mh_heap *h, uint64_t size)
     return offset;
 }
 
-mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+static mh_handle alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
+
+static inline mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 {
     if (!heap_enter(h))
         return MH_ERROR;
+    /* The fast path: a small object that fits in eden, a free handle. Anything
+     * else (an error to report, a collection, a humongous object) is alloc_slow. */
+    uint64_t size = obj_size_for(nrefs, nbytes);
+    if (MH_LIKELY(size <= h->small_max && size <= h->eden_end - h->eden_top &&
+                  h->handle_free != HANDLE_END)) {
+        uint64_t offset = h->eden_top;
+        h->eden_top += size;
+        space_unpoison(h, offset, size);
+        if (MH_UNLIKELY(size > h->young_max_size))
+            h->young_max_size = size;
+        obj_init(heap_addr(h, offset), nrefs, nbytes, 0);
+        h->stats.objects_allocated++;
+        h->stats.bytes_allocated += size;
+        return handle_new(h, ref_good(&h->views, offset));
+    }
+    return alloc_slow(h, nrefs, nbytes);
+}
+
+static mh_handle __attribute__((noinline)) alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
     uint64_t size = obj_size_for(nrefs, nbytes);
     uint64_t old_capacity = h->heap_size - h->young_end;
     if (nrefs > OBJ_MAX_NREFS) {
@@ -145,3 +167,7 @@ mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
     h->stats.bytes_allocated += size;
     return handle_new(h, ref_good(&h->views, offset));
 }
+
+/* The hot public function is defined beside its implementation (so it is
+ * inlined into it); api.c has the others. */
+MH_LOCKED(mh_handle, mh_alloc, (mh_heap *h, uint32_t nrefs, uint32_t nbytes), (h, nrefs, nbytes))

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include "internal.h"
 
-#define HANDLE_END (-1)
-
 int handles_init(mh_heap *h)
 {
     h->max_handles = h->config.max_handles;
@@ -31,10 +29,8 @@ void handles_free(mh_heap *h)
     free(h->handle_next);
 }
 
-bool handle_available(mh_heap *h)
+bool handle_full_error(mh_heap *h)
 {
-    if (h->handle_free != HANDLE_END)
-        return true;
     heap_error(h, MH_E_NO_HANDLES,
                "the handle table is full: all %u handles are live; release handles you no "
                "longer need (mh_release) or raise max_handles",
@@ -42,21 +38,8 @@ bool handle_available(mh_heap *h)
     return false;
 }
 
-mh_handle handle_new(mh_heap *h, mh_ref ref)
-{
-    if (!handle_available(h))
-        return MH_ERROR;
-    int32_t i = h->handle_free;
-    h->handle_free = h->handle_next[i];
-    h->handle_next[i] = HANDLE_LIVE;
-    h->handles[i] = ref;
-    h->stats.handles_live++;
-    if ((uint32_t)i >= h->handle_hwm)
-        h->handle_hwm = (uint32_t)i + 1;
-    return i;
-}
-
-bool handle_check(mh_heap *h, mh_handle x)
+/* handle_check (internal.h) found x is not a live handle: say why. */
+bool handle_check_error(mh_heap *h, mh_handle x)
 {
     if (x == MH_NULL_HANDLE) {
         heap_error(h, MH_E_BAD_HANDLE,
@@ -71,23 +54,20 @@ bool handle_check(mh_heap *h, mh_handle x)
                    x, h->max_handles - 1, h->max_handles);
         return false;
     }
-    if (!handle_live(h, (uint32_t)x)) {
-        heap_error(h, MH_E_BAD_HANDLE,
-                   "handle %d is not live: it was released or never issued; a handle is valid "
-                   "from the call that returned it until mh_release", x);
-        return false;
-    }
-    return true;
+    heap_error(h, MH_E_BAD_HANDLE,
+               "handle %d is not live: it was released or never issued; a handle is valid "
+               "from the call that returned it until mh_release", x);
+    return false;
 }
 
-mh_handle mh_dup_unlocked(mh_heap *h, mh_handle x)
+static inline mh_handle mh_dup_unlocked(mh_heap *h, mh_handle x)
 {
     if (!heap_enter(h) || !handle_check(h, x))
         return MH_ERROR;
     return handle_new(h, h->handles[x]);
 }
 
-int mh_release_unlocked(mh_heap *h, mh_handle x)
+static inline int mh_release_unlocked(mh_heap *h, mh_handle x)
 {
     if (!heap_enter(h) || !handle_check(h, x))
         return MH_ERROR;
@@ -118,3 +98,8 @@ int mh_same_unlocked(mh_heap *h, mh_handle a, mh_handle b)
      * is not part of an object's identity */
     return ref_offset(&h->views, h->handles[a]) == ref_offset(&h->views, h->handles[b]);
 }
+
+/* The hot public functions are defined beside their implementation (so it is
+ * inlined into them); api.c has the others. */
+MH_LOCKED(mh_handle, mh_dup, (mh_heap *h, mh_handle x), (h, x))
+MH_LOCKED(int, mh_release, (mh_heap *h, mh_handle x), (h, x))

@@ -40,48 +40,67 @@ void heap_error(mh_heap *h, int code, const char *fmt, ...)
     memcpy(error_message, h->message, sizeof error_message);
 }
 
+/* Take the mutex, or count one more hold if this thread has it already. */
 mh_heap *heap_lock(mh_heap *h)
 {
     if (!heap_ok(h))
         return NULL;
+    if (heap_held(h)) {
+        h->holds++;
+        return h;
+    }
     pthread_mutex_lock(&h->lock);
+    __atomic_store_n(&h->owner, thread_id(), __ATOMIC_RELAXED);
+    h->holds = 1;
+    h->user_holds = 0;
     return h;
 }
 
 void heap_unlock(mh_heap *h)
 {
-    if (h)
+    if (h && --h->holds == 0) {
+        __atomic_store_n(&h->owner, 0, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&h->lock);
+    }
+}
+
+MH_API void mh_lock(mh_heap *h)
+{
+    if (heap_lock(h))
+        h->user_holds++;
+}
+
+MH_API void mh_unlock(mh_heap *h)
+{
+    if (!heap_ok(h))
+        return;
+    if (!heap_held(h) || h->user_holds == 0) {
+        heap_error(h, MH_E_BAD_ARGUMENT,
+                   "mh_unlock without a matching mh_lock: this thread does not hold the heap; "
+                   "call mh_unlock once per mh_lock, on the thread that called mh_lock");
+        return;
+    }
+    h->user_holds--;
+    heap_unlock(h);
 }
 
 static void heap_lock_init(mh_heap *h)
 {
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
+    /* never re-taken by its holder (heap_held sees to that); recursive all the same */
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&h->lock, &attr);
     pthread_mutexattr_destroy(&attr);
 }
 
-bool heap_ok(const mh_heap *h)
+bool heap_busy_error(mh_heap *h)
 {
-    return h && h->magic == MH_HEAP_MAGIC;
-}
-
-/* Every call that may change the heap goes through here: an embedder
- * callback must not re-enter the heap while a collection is half done. */
-bool heap_enter(mh_heap *h)
-{
-    if (!heap_ok(h))
-        return false;
-    if (h->busy) {
-        heap_error(h, MH_E_BUSY,
-                   "the heap is busy with a collection: a commit, uncommit or on_gc callback "
-                   "called back into it; callbacks may only read statistics, so defer the "
-                   "call until the collection has returned");
-        return false;
-    }
-    return true;
+    heap_error(h, MH_E_BUSY,
+               "the heap is busy with a collection: a commit, uncommit or on_gc callback "
+               "called back into it; callbacks may only read statistics, so defer the "
+               "call until the collection has returned");
+    return false;
 }
 
 int embedder_commit(mh_heap *h, uint64_t offset, uint64_t length)
@@ -196,6 +215,14 @@ static void heap_geometry(mh_heap *h, const mh_config *c)
     h->survivor_base[1] = h->eden_end + h->survivor_size;
     h->young_end = c->young_size;
     h->tenuring_threshold = c->tenuring_threshold;
+    /* mh_alloc's fast path takes objects up to this size: not humongous, no
+     * larger than old, and (so it needs no slot-count check) at most
+     * OBJ_MAX_NREFS slots */
+    h->small_max = h->region_size / 2;
+    if (h->heap_size - h->young_end < h->small_max)
+        h->small_max = h->heap_size - h->young_end;
+    if (obj_size_for(OBJ_MAX_NREFS, 0) < h->small_max)
+        h->small_max = obj_size_for(OBJ_MAX_NREFS, 0);
 
     h->views.colored = c->colored;
     if (c->colored) {
@@ -233,7 +260,7 @@ static void heap_release(mh_heap *h)
     free(h);
 }
 
-mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
+MH_API mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = 0;
@@ -274,7 +301,7 @@ mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
 
 /* Freeing waits for a call in progress on another thread; a call that starts
  * afterwards on a freed heap is the embedder's bug (Python passes NULL). */
-void mh_heap_free(mh_heap *h)
+MH_API void mh_heap_free(mh_heap *h)
 {
     if (!heap_lock(h))
         return;
@@ -285,18 +312,20 @@ void mh_heap_free(mh_heap *h)
     h->magic = 0;
     /* the embedder will unmap these addresses, and whatever is mapped there next is alive */
     space_unpoison(h, 0, h->heap_size);
+    /* let go of the mutex entirely, even if mh_lock holds it too */
+    h->holds = 1;
     heap_unlock(h);
     heap_release(h);
 }
 
-int mh_last_error(mh_heap *h)
+MH_API int mh_last_error(mh_heap *h)
 {
     if (!heap_ok(h))
         return MH_E_BAD_CONFIG;
     return error_heap == h ? error_code : h->error;
 }
 
-const char *mh_last_error_message(mh_heap *h)
+MH_API const char *mh_last_error_message(mh_heap *h)
 {
     if (!heap_ok(h))
         return no_heap_message;
@@ -359,7 +388,8 @@ void gc_end(mh_heap *h, uint64_t t0)
 
 /* ---- occupancy -------------------------------------------------------- */
 
-const mh_stats *mh_get_stats_unlocked(mh_heap *h) { return heap_ok(h) ? &h->stats : NULL; }
+static inline const mh_stats *mh_get_stats_unlocked(mh_heap *h) { return heap_ok(h) ? &h->stats : NULL; }
+MH_LOCKED(const mh_stats *, mh_get_stats, (mh_heap *h), (h)) /* hot: benchmarks read it per call */
 uint64_t mh_eden_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->eden_top : 0; }
 uint64_t mh_survivor_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->from_top : 0; }
 uint64_t mh_old_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->old_used : 0; }

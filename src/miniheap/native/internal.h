@@ -10,7 +10,19 @@
 #include <stdint.h>
 #include <pthread.h>
 #include <string.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 #include "miniheap.h"
+
+/* Everything declared from here on (the rest of this header, the core's other
+ * headers and files, which include system headers before this one) is
+ * private to the shared object: calls between the core's files are direct,
+ * not through the PLT. The definitions of the public functions say MH_API
+ * (MH_LOCKED does it for them), so they stay exported. */
+#pragma GCC visibility push(hidden)
+#define MH_API __attribute__((visibility("default")))
+
 #include "color.h"
 #include "object.h"
 #include "region.h"
@@ -44,6 +56,7 @@ struct mh_heap {
     uint64_t from_top;            /* bytes used in the from-survivor */
     uint64_t to_top;              /* bytes used in the to-survivor, during a young GC */
     uint64_t young_max_size;      /* bound on any young object's size: promotion tail waste */
+    uint64_t small_max;           /* mh_alloc's fast path: objects up to this size */
     uint32_t tenuring_threshold;
 
     /* old generation */
@@ -84,36 +97,87 @@ struct mh_heap {
     bool busy;                    /* inside a collection or an embedder callback */
     int error;                    /* the last error on this heap (also kept per thread) */
     char message[MH_MESSAGE_LEN];
-    pthread_mutex_t lock;         /* taken by every public call (api.c); recursive */
+    pthread_mutex_t lock;         /* taken by a public call unless this thread holds the heap */
+    uintptr_t owner;              /* thread_id() of the thread holding lock, 0 when none (atomic) */
+    uint32_t holds;               /* nested holds by the owner (public calls and mh_lock) */
+    uint32_t user_holds;          /* of which taken by mh_lock and not yet given back */
 };
+
+#define MH_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* heap.c */
 void heap_error(mh_heap *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-bool heap_enter(mh_heap *h);
-bool heap_ok(const mh_heap *h);
+bool heap_busy_error(mh_heap *h);
+
+static inline bool heap_ok(const mh_heap *h)
+{
+    return h && h->magic == MH_HEAP_MAGIC;
+}
+
+/* Every call that may change the heap goes through here: an embedder
+ * callback must not re-enter the heap while a collection is half done. */
+static inline bool heap_enter(mh_heap *h)
+{
+    if (MH_UNLIKELY(!heap_ok(h)))
+        return false;
+    if (MH_UNLIKELY(h->busy))
+        return heap_busy_error(h);
+    return true;
+}
+
+/* ---- the heap's lock --------------------------------------------------
+ * A thread holds the heap while one of its public calls runs, or between
+ * mh_lock and mh_unlock. h->owner names the holder; only the holder writes
+ * it (to itself when it takes the mutex, to 0 before it lets go), so a
+ * thread that reads its own id there is the holder, whatever the others do:
+ * it then enters without touching the mutex (a relaxed load and a compare).
+ * Anyone else takes the mutex. */
+static inline uintptr_t thread_id(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 11
+    return (uintptr_t)__builtin_thread_pointer(); /* the TCB: one per live thread */
+#else
+    return (uintptr_t)pthread_self();
+#endif
+}
+
+static inline bool heap_held(const mh_heap *h)
+{
+    return h && __atomic_load_n(&h->owner, __ATOMIC_RELAXED) == thread_id();
+}
+
+/* Take the heap (NULL if h is no heap); heap_unlock gives one hold back. */
 mh_heap *heap_lock(mh_heap *h);
 void heap_unlock(mh_heap *h);
 
-/* The public functions without the lock; api.c wraps each in it. */
-mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
-mh_handle mh_dup_unlocked(mh_heap *h, mh_handle x);
-int mh_release_unlocked(mh_heap *h, mh_handle x);
+/* A public function: when this thread already holds the heap, straight to
+ * the implementation; otherwise under the lock. */
+#define MH_LOCKED(ret, name, params, args)                    \
+    MH_API ret name params                                    \
+    {                                                         \
+        if (MH_LIKELY(heap_held(h)))                          \
+            return name##_unlocked args;                      \
+        mh_heap *locked_ = heap_lock(h);                      \
+        ret result_ = name##_unlocked args;                   \
+        heap_unlock(locked_);                                 \
+        return result_;                                       \
+    }
+
+/* The public functions without the lock; api.c wraps each in it. (The hot
+ * ones, mh_alloc, mh_dup, mh_release, mh_load, mh_load_into, mh_store,
+ * mh_payload and mh_get_stats, are static in their files, which wrap them.) */
 int mh_handle_valid_unlocked(mh_heap *h, mh_handle x);
 mh_ref mh_handle_ref_unlocked(mh_heap *h, mh_handle x);
 int mh_same_unlocked(mh_heap *h, mh_handle a, mh_handle b);
-mh_handle mh_load_unlocked(mh_heap *h, mh_handle x, uint32_t slot);
-int mh_load_into_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle dest);
-int mh_store_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value);
 mh_ref mh_peek_slot_unlocked(mh_heap *h, mh_handle x, uint32_t slot);
 int64_t mh_nrefs_unlocked(mh_heap *h, mh_handle x);
 int64_t mh_nbytes_unlocked(mh_heap *h, mh_handle x);
-uint8_t *mh_payload_unlocked(mh_heap *h, mh_handle x);
 int mh_age_unlocked(mh_heap *h, mh_handle x);
 int mh_space_of_unlocked(mh_heap *h, mh_handle x);
 int mh_ref_color_unlocked(mh_heap *h, mh_ref ref);
 uint64_t mh_ref_offset_unlocked(mh_heap *h, mh_ref ref);
 int mh_collect_unlocked(mh_heap *h, int full);
-const mh_stats *mh_get_stats_unlocked(mh_heap *h);
 uint64_t mh_used_unlocked(mh_heap *h);
 uint64_t mh_eden_used_unlocked(mh_heap *h);
 uint64_t mh_survivor_used_unlocked(mh_heap *h);
@@ -131,6 +195,8 @@ void gc_end(mh_heap *h, uint64_t t0);
 int embedder_commit(mh_heap *h, uint64_t offset, uint64_t length);
 int embedder_uncommit(mh_heap *h, uint64_t offset, uint64_t length);
 
+static inline uint64_t region_base(const mh_heap *h, uint32_t r) { return (uint64_t)r << h->region_shift; }
+static inline uint32_t region_of(const mh_heap *h, uint64_t offset) { return (uint32_t)(offset >> h->region_shift); }
 static inline void *heap_addr(const mh_heap *h, uint64_t offset) { return view_addr(&h->views, offset); }
 static inline bool is_young(const mh_heap *h, uint64_t offset) { return offset < h->young_end; }
 static inline uint64_t from_base(const mh_heap *h) { return h->survivor_base[h->from]; }
@@ -139,12 +205,42 @@ static inline uint64_t to_base(const mh_heap *h) { return h->survivor_base[!h->f
 /* handles.c */
 int handles_init(mh_heap *h);
 void handles_free(mh_heap *h);
-bool handle_available(mh_heap *h);
-mh_handle handle_new(mh_heap *h, mh_ref ref);
-bool handle_check(mh_heap *h, mh_handle x);
+bool handle_full_error(mh_heap *h);
+bool handle_check_error(mh_heap *h, mh_handle x);
 
 #define HANDLE_LIVE (-2)
+#define HANDLE_END (-1)
 static inline bool handle_live(const mh_heap *h, uint32_t i) { return h->handle_next[i] == HANDLE_LIVE; }
+
+static inline bool handle_available(mh_heap *h)
+{
+    if (MH_LIKELY(h->handle_free != HANDLE_END))
+        return true;
+    return handle_full_error(h);
+}
+
+/* A live handle (the error, if not, says exactly what is wrong with it). */
+static inline bool handle_check(mh_heap *h, mh_handle x)
+{
+    /* one unsigned compare covers MH_NULL_HANDLE and every negative handle */
+    if (MH_LIKELY((uint32_t)x < h->max_handles && handle_live(h, (uint32_t)x)))
+        return true;
+    return handle_check_error(h, x);
+}
+
+static inline mh_handle handle_new(mh_heap *h, mh_ref ref)
+{
+    if (!handle_available(h))
+        return MH_ERROR;
+    int32_t i = h->handle_free;
+    h->handle_free = h->handle_next[i];
+    h->handle_next[i] = HANDLE_LIVE;
+    h->handles[i] = ref;
+    h->stats.handles_live++;
+    if (MH_UNLIKELY((uint32_t)i >= h->handle_hwm))
+        h->handle_hwm = (uint32_t)i + 1;
+    return i;
+}
 
 /* alloc.c */
 uint64_t old_bump(mh_heap *h, uint64_t size);

@@ -10,6 +10,9 @@
  *
  * Every call may come from any thread: each takes the heap's lock, so calls
  * from several threads are serialized (a collection runs with the lock held).
+ * A C mutator that makes millions of calls can hold the heap across a run of
+ * them with mh_lock / mh_unlock: calls by the holding thread then skip the
+ * lock (a load and a compare instead of a mutex), and other threads wait.
  * A callback (commit, uncommit, on_gc) must not call back into the heap
  * except to read statistics: that fails with MH_E_BUSY.
  *
@@ -145,6 +148,16 @@ typedef struct mh_config {
  * and returns NULL when the configuration is inconsistent. */
 mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen);
 void mh_heap_free(mh_heap *heap);
+
+/* Hold the heap across a run of calls: a C mutator that makes millions of
+ * calls takes it once. Calls by the holding thread do not touch the mutex
+ * again (the heap records which thread holds it); calls from other threads
+ * wait until the holder has called mh_unlock as many times as mh_lock. Holds
+ * nest. mh_unlock without a matching mh_lock on this thread changes nothing
+ * and sets MH_E_BAD_ARGUMENT. Do not hold a heap while waiting for another
+ * thread that uses it. */
+void mh_lock(mh_heap *heap);
+void mh_unlock(mh_heap *heap);
 
 /* The last error of this heap: an MH_E_* code, and a sentence that says
  * what was wrong and what is allowed. */

@@ -62,7 +62,17 @@ static inline uint64_t obj_slot_offset(uint32_t slot) { return OBJ_HEADER_BYTES 
 
 static inline void obj_init(mh_object *o, uint32_t nrefs, uint32_t nbytes, uint64_t flags)
 {
-    memset(o, 0, obj_size_for(nrefs, nbytes));
+    uint64_t body = obj_size_for(nrefs, nbytes) - OBJ_HEADER_BYTES;
+    uint64_t *w = (uint64_t *)(o + 1);
+    /* small objects (the common case): a few word stores, not a call to memset */
+    if (body <= 64) {
+        for (uint64_t i = 0; i < body / 8; i++) {
+            __asm__("" : "+r"(i)); /* keep it a loop: GCC would turn it back into memset */
+            w[i] = 0;
+        }
+    } else {
+        memset(w, 0, body);
+    }
     o->shape = (uint64_t)nrefs | ((uint64_t)nbytes << 32);
     o->meta = OBJ_MAGIC | flags;
 }

@@ -20,16 +20,6 @@ int regions_init(mh_heap *h)
     return 0;
 }
 
-uint64_t region_base(const mh_heap *h, uint32_t r)
-{
-    return (uint64_t)r << h->region_shift;
-}
-
-uint32_t region_of(const mh_heap *h, uint64_t offset)
-{
-    return (uint32_t)(offset >> h->region_shift);
-}
-
 static int region_commit(mh_heap *h, uint32_t r)
 {
     if (h->regions[r].committed)

@@ -37,8 +37,7 @@ typedef struct mh_region {
 struct mh_heap;
 
 int regions_init(struct mh_heap *h);
-uint64_t region_base(const struct mh_heap *h, uint32_t r);
-uint32_t region_of(const struct mh_heap *h, uint64_t offset);
+/* region_base and region_of are inline in internal.h */
 /* A free old region, committed, now REGION_OLD and empty; -1 if none is free,
  * -2 if the embedder refused to commit (error set). */
 int32_t region_take(struct mh_heap *h);

@@ -11,9 +11,9 @@
 
 #include "bench.h"
 
-int mh_bench_build_lists(mh_heap *heap, uint64_t objects, uint32_t nrefs, uint32_t nbytes,
-                         uint32_t lists, mh_handle *heads, mh_bench_pauses *pauses,
-                         char *error, size_t errlen)
+static int build_lists(mh_heap *heap, uint64_t objects, uint32_t nrefs, uint32_t nbytes,
+                       uint32_t lists, mh_handle *heads, mh_bench_pauses *pauses,
+                       char *error, size_t errlen)
 {
     if (nrefs < 1 || lists < 1) {
         snprintf(error, errlen, "need nrefs >= 1 (slot 0 is the link) and lists >= 1");
@@ -49,7 +49,18 @@ int mh_bench_build_lists(mh_heap *heap, uint64_t objects, uint32_t nrefs, uint32
     return 0;
 }
 
-int64_t mh_bench_count_lists(mh_heap *heap, uint32_t lists, const mh_handle *heads)
+/* Both hold the heap (mh_lock) across their calls: one mutex operation, not one per call. */
+int mh_bench_build_lists(mh_heap *heap, uint64_t objects, uint32_t nrefs, uint32_t nbytes,
+                         uint32_t lists, mh_handle *heads, mh_bench_pauses *pauses,
+                         char *error, size_t errlen)
+{
+    mh_lock(heap);
+    int rc = build_lists(heap, objects, nrefs, nbytes, lists, heads, pauses, error, errlen);
+    mh_unlock(heap);
+    return rc;
+}
+
+static int64_t count_lists(mh_heap *heap, uint32_t lists, const mh_handle *heads)
 {
     int64_t n = 0;
     for (uint32_t l = 0; l < lists; l++) {
@@ -66,6 +77,14 @@ int64_t mh_bench_count_lists(mh_heap *heap, uint32_t lists, const mh_handle *hea
         if (rc != 0)
             return -1;
     }
+    return n;
+}
+
+int64_t mh_bench_count_lists(mh_heap *heap, uint32_t lists, const mh_handle *heads)
+{
+    mh_lock(heap);
+    int64_t n = count_lists(heap, lists, heads);
+    mh_unlock(heap);
     return n;
 }
 
