@@ -28,18 +28,6 @@ void cards_clear_all(mh_heap *h)
     memset(h->cards, CARD_CLEAN, h->heap_size >> CARD_SHIFT);
 }
 
-/* Every card whose first byte lies inside the object learns where the object
- * starts. Objects in old regions never cross a region boundary, so a
- * region-relative word index is enough. */
-void bot_record(mh_heap *h, uint64_t offset, uint64_t size)
-{
-    uint64_t first = (offset + CARD_SIZE - 1) >> CARD_SHIFT;
-    uint64_t last = (offset + size - 1) >> CARD_SHIFT;
-    uint32_t word = (uint32_t)((offset & (h->region_size - 1)) >> 3);
-    for (uint64_t c = first; c <= last; c++)
-        h->bot[c] = word;
-}
-
 /* The slots of the objects overlapping [card, card_end) that lie inside it. */
 static bool card_scan_one(mh_heap *h, const mh_region *reg, uint64_t base, uint64_t card,
                           uint64_t limit, card_slot_fn fn)

@@ -36,8 +36,18 @@ int cards_init(mh_heap *h);
 void cards_free(mh_heap *h);
 void cards_clear_region(mh_heap *h, uint32_t r);
 void cards_clear_all(mh_heap *h);
-/* An object was placed at [offset, offset+size) of an old region. */
-void bot_record(mh_heap *h, uint64_t offset, uint64_t size);
+/* An object was placed at [offset, offset+size) of an old region: every card
+ * whose first byte lies inside the object learns where the object starts.
+ * Objects in old regions never cross a region boundary, so a region-relative
+ * word index is enough. (Inline: promotion calls it for every object.) */
+static inline void bot_record(mh_heap *h, uint64_t offset, uint64_t size)
+{
+    uint64_t first = (offset + CARD_SIZE - 1) >> CARD_SHIFT;
+    uint64_t last = (offset + size - 1) >> CARD_SHIFT;
+    uint32_t word = (uint32_t)((offset & (h->region_size - 1)) >> 3);
+    for (uint64_t c = first; c <= last; c++)
+        h->bot[c] = word;
+}
 /* Scan every dirty card of the old generation; returns the number scanned. */
 uint32_t cards_scan_dirty(mh_heap *h, card_slot_fn fn);
 
