@@ -103,31 +103,31 @@ bool heap_busy_error(mh_heap *h)
     return false;
 }
 
-int embedder_commit(mh_heap *h, uint64_t offset, uint64_t length)
+/* Calls a commit or uncommit callback with the heap marked busy (a callback
+ * must not re-enter it). During the call the range is the embedder's to touch:
+ * it holds no object either way, so it is poisoned again afterwards. */
+static int embedder_call(mh_heap *h, int (*callback)(void *, uint64_t, uint64_t),
+                         uint64_t offset, uint64_t length)
 {
-    if (!h->config.commit)
+    if (!callback)
         return 0;
     bool busy = h->busy;
     h->busy = true;
-    /* during the call the range is the embedder's to touch; it holds no object either way */
     space_unpoison(h, offset, length);
-    int rc = h->config.commit(h->config.ctx, offset, length);
+    int rc = callback(h->config.ctx, offset, length);
     space_poison(h, offset, length);
     h->busy = busy;
     return rc;
 }
 
+int embedder_commit(mh_heap *h, uint64_t offset, uint64_t length)
+{
+    return embedder_call(h, h->config.commit, offset, length);
+}
+
 int embedder_uncommit(mh_heap *h, uint64_t offset, uint64_t length)
 {
-    if (!h->config.uncommit)
-        return 0;
-    bool busy = h->busy;
-    h->busy = true;
-    space_unpoison(h, offset, length);
-    int rc = h->config.uncommit(h->config.ctx, offset, length);
-    space_poison(h, offset, length);
-    h->busy = busy;
-    return rc;
+    return embedder_call(h, h->config.uncommit, offset, length);
 }
 
 /* ---- configuration ---------------------------------------------------- */
