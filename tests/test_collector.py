@@ -239,3 +239,25 @@ def test_gc_log_lines_parse_like_the_jdks(tmp_path):
     fixture = pathlib.Path(__file__).parent / "data" / "serialgc-jdk17.log"
     jdk = [line for line in fixture.read_text().splitlines() if " Pause " in line]
     assert jdk and all(JDK_GC_LINE_RE.search(line) for line in jdk)
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_pretouch_commits_and_touches_the_whole_heap_and_keeps_it(make_heap, backend):
+    from miniheap import memory
+
+    heap = make_heap(backend, pretouch=True)
+    size = heap.config.heap_size
+    assert heap.stats.regions_committed == size // heap.config.region_size
+    assert any("MADV_POPULATE_WRITE" in line and str(size) in line for line in heap.trace.lines)
+    if backend in ("memfd", "memfd-hugetlb", "shm-mremap"):
+        assert heap.backend.physical_bytes() == size
+    main = heap.views[0]
+    vmas = memory.read_smaps()
+    usage = memory.usage_of(main, vmas)
+    touched = usage.hugetlb if backend == "memfd-hugetlb" else usage.rss
+    assert touched >= size - (64 << 10), f"only {touched} of {size} bytes touched"
+    keep = [heap.alloc(refs=1, data=2000) for _ in range(1000)]
+    del keep
+    heap.collect(full=True)  # frees regions, which stay committed
+    assert heap.stats.regions_committed == size // heap.config.region_size
+    heap.verify()

@@ -153,6 +153,21 @@ def _to_int(name: str, example: int):
     return convert
 
 
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _to_bool(name: str):
+    def convert(value: object) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigError(f"{name} {value!r} is not a boolean ({_type_name(value)}): write true or false, "
+                          f"e.g. {name} = true", (name,))
+
+    return convert
+
+
 def _to_address(value: object) -> int | None:
     if value is None:
         return None
@@ -320,6 +335,12 @@ class HeapConfig:
         converter=_to_address,
         validator=_check_reserve_at,
         metadata=_meta("address of the heap's reservation (hex), or none for the kernel's choice", "ADDR"),
+    )
+    pretouch: bool = field(
+        default=False,
+        converter=_to_bool("pretouch"),
+        metadata=_meta("commit and touch the whole heap at creation and never give memory back, like the "
+                       "JDK's -XX:+AlwaysPreTouch: no page faults or commits inside pauses", "true|false"),
     )
     gc_log: str = field(
         default="gc",
@@ -557,12 +578,16 @@ def format_value(name: str, value: object) -> str:
         return "none" if value is None else hex(value)  # type: ignore[arg-type]
     if name == "mirrors":
         return ",".join(str(m) for m in value)  # type: ignore[union-attr]
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return str(value)
 
 
 def _toml_value(name: str, value: object) -> str:
     if name == "mirrors":
         return "[" + ", ".join(f'"{m}"' for m in value) + "]"  # type: ignore[union-attr]
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int) and name not in ("heap_size", "young_size", "region_size", "reserve_at"):
         return str(value)
     return f'"{format_value(name, value)}"'

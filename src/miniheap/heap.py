@@ -124,6 +124,8 @@ class Heap:
             self.layout = open_layout(config.mapping, self.sys, self.backend, config)
             self._ctx = ffi.new_handle(self)
             self._ptr = self._create_native()
+            if config.pretouch:
+                self._pretouch()
         except BaseException:
             self._release_memory()
             raise
@@ -151,6 +153,7 @@ class Heap:
         cfg.view_base = list(self.layout.view_bases)
         cfg.commit, cfg.uncommit, cfg.on_gc = lib.mh_py_commit, lib.mh_py_uncommit, lib.mh_py_on_gc
         cfg.ctx = self._ctx
+        cfg.keep_committed = 1 if c.pretouch else 0
         err = ffi.new("char[]", 512)
         ptr = lib.mh_heap_new(cfg, err, 512)
         if ptr == ffi.NULL:
@@ -158,6 +161,15 @@ class Heap:
                 raise self._commit_error
             raise MiniheapError(ffi.string(err).decode())
         return ptr
+
+    def _pretouch(self):
+        """Fault every page in through the view the mutator uses, as -XX:+AlwaysPreTouch does, so no
+        collection takes a page fault on memory it copies into."""
+        from . import syscalls as sc
+
+        view = self.layout.views[2 if self.layout.colored else 0]  # Remapped: the good colour between GCs
+        self.sys.madvise(view.start, view.length, sc.MADV_POPULATE_WRITE,
+                         hint="MADV_POPULATE_WRITE needs Linux 5.14 or later; set pretouch = false")
 
     # -- objects ---------------------------------------------------------------------------------
     def alloc(self, refs=0, data=0):

@@ -179,16 +179,17 @@ def heap_class():
 
 
 def open_heap(**fields):
-    """A Heap built through the façade from HeapConfig fields (gc_log off: benchmarks do not print)."""
+    """A Heap built through the façade from HeapConfig fields (gc_log off: benchmarks do not print).
+
+    pretouch: the heap is committed and touched at creation, as the JVM peers run with -Xms = -Xmx and
+    -XX:+AlwaysPreTouch, so neither side's pauses pay for first-touch page faults.
+    """
     Heap = heap_class()
     from miniheap.config import HeapConfig
 
     fields.setdefault("gc_log", "off")
-    config = HeapConfig(**fields)
-    try:
-        return Heap(config)
-    except TypeError:
-        return Heap(config=config)
+    fields.setdefault("pretouch", True)
+    return Heap(HeapConfig(**fields))
 
 
 def native_heap(heap):

@@ -98,7 +98,7 @@ def run(opts):
     except Unavailable as e:
         mine.unavailable = str(e)
 
-    peers = {gc: result.subject(f"{gc}GC", f"java -XX:+Use{gc}GC -Xms{HEAP_MB}m -Xmx{HEAP_MB}m")
+    peers = {gc: result.subject(f"{gc}GC", f"java -XX:+Use{gc}GC -Xms{HEAP_MB}m -Xmx{HEAP_MB}m -XX:+AlwaysPreTouch")
              for gc in ("Serial", "Parallel")}
     java = None
     try:

@@ -87,7 +87,7 @@ class JavaGCBench:
         log = os.path.join(self.dir, f"gc-{collector}.log")
         if os.path.exists(log):
             os.unlink(log)
-        args = [self.java, f"-XX:+Use{collector}GC", f"-Xms{heap_mb}m", f"-Xmx{heap_mb}m",
+        args = [self.java, f"-XX:+Use{collector}GC", f"-Xms{heap_mb}m", f"-Xmx{heap_mb}m", "-XX:+AlwaysPreTouch",
                 f"-Xlog:gc:file={log}", "-cp", self.dir, "GCBench", str(repetitions)]
         args += [str(params[k]) for k in ("stretch_depth", "long_lived_depth", "array_size", "min_depth",
                                           "max_depth")]

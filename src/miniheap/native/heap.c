@@ -284,16 +284,20 @@ MH_API mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
         heap_release(h);
         return NULL;
     }
-    if (embedder_commit(h, 0, h->young_end) != 0) {
+    uint64_t committed = config->keep_committed ? h->heap_size : h->young_end;
+    if (embedder_commit(h, 0, committed) != 0) {
         if (err && errlen)
-            snprintf(err, errlen, "the embedder could not commit the young generation (offset 0, "
-                     "%llu bytes); free memory or lower young_size", (unsigned long long)h->young_end);
+            snprintf(err, errlen, "the embedder could not commit %s (offset 0, %llu bytes); free "
+                     "memory or lower %s", config->keep_committed ? "the whole heap" : "the young "
+                     "generation", (unsigned long long)committed,
+                     config->keep_committed ? "heap_size" : "young_size");
         heap_release(h);
         return NULL;
     }
-    for (uint32_t r = 0; r < h->young_regions; r++)
+    uint32_t ncommitted = (uint32_t)(committed >> h->region_shift);
+    for (uint32_t r = 0; r < ncommitted; r++)
         h->regions[r].committed = 1;
-    h->stats.regions_committed = h->young_regions;
+    h->stats.regions_committed = ncommitted;
     space_poison(h, 0, h->heap_size); /* nothing is allocated yet */
     h->magic = MH_HEAP_MAGIC;
     return h;

@@ -142,6 +142,10 @@ typedef struct mh_config {
     /* Called after every collection, outside the pause timing. May be NULL. */
     void (*on_gc)(void *ctx, const mh_gc_event *event);
     void *ctx;
+    /* Nonzero: commit the whole heap at creation and never uncommit, as the
+     * JDK does with -Xms equal to -Xmx and -XX:+AlwaysPreTouch (the embedder
+     * touches the pages): no commit inside a pause. */
+    int32_t keep_committed;
 } mh_config;
 
 /* Lifecycle. mh_heap_new fills err (NUL-terminated, at most errlen bytes)

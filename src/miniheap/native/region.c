@@ -123,6 +123,8 @@ void region_free(mh_heap *h, uint32_t r, bool uncommit)
  * allocation. The heap shrinks lazily, as HotSpot's MinHeapFreeRatio lets it. */
 void regions_uncommit_free(mh_heap *h)
 {
+    if (h->config.keep_committed)
+        return;
     uint32_t keep = h->young_regions;
     for (uint32_t r = h->young_regions; r < h->nregions; r++) {
         if (h->regions[r].state != REGION_FREE || !h->regions[r].committed)
