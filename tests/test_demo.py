@@ -9,7 +9,7 @@ import pytest
 from miniheap import hugepages
 from miniheap.backends import BACKENDS
 
-from .conftest import LAYOUTS, probe, require_backend
+from .conftest import LAYOUTS, require_backend
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "examples", "gc_demo.py")

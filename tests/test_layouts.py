@@ -4,7 +4,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -12,7 +11,7 @@ from miniheap.backends import BACKENDS
 from miniheap.layout import COLOR_NAMES
 from miniheap.maps import mappings_of, read_maps
 
-from .conftest import LAYOUTS, require_backend
+from .conftest import LAYOUTS
 
 EXPECTED_VIEWS = {
     "none": ["heap"],

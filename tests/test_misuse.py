@@ -48,7 +48,6 @@ def test_closed_heap_raises_for_heap_and_refs():
         with pytest.raises(HeapClosedError, match="closed"):
             use()
     a.release()  # dropping a Ref of a closed heap is fine
-    del a
 
 
 @pytest.mark.parametrize("slot", [2, 100, -1, 2**40])

@@ -5,7 +5,6 @@ the system calls that built the heap; the heap's views in /proc/self/maps; one o
 every view; a workload with the GC log streaming; memory at checkpoints, explained; a summary.
 """
 import argparse
-import os
 import sys
 import time
 
