@@ -24,8 +24,9 @@ def count_calls(backend, mapping, name):
 
 @pytest.mark.parametrize("mapping", LAYOUTS)
 @pytest.mark.parametrize("backend", list(BACKENDS))
-def test_a_failed_call_while_building_views_leaves_nothing_mapped(backend, mapping):
+def test_a_failed_call_while_building_views_leaves_nothing_mapped(backend, mapping, tmp_path):
     require_backend(backend)
+    log = f"gc:file={tmp_path / 'gc.log'}"  # a log file is opened first: it must be closed too
     for name in sorted({VIEW_CALL[backend], "mmap"}):
         total = count_calls(backend, mapping, name)
         assert total >= 1
@@ -34,7 +35,7 @@ def test_a_failed_call_while_building_views_leaves_nothing_mapped(backend, mappi
             calls = Syscalls()
             calls.fail_on(name, errno.ENOMEM, nth)
             with pytest.raises(Exception) as e:
-                Heap(small_config(backend, mapping), syscalls=calls)
+                Heap(small_config(backend, mapping, gc_log=log), syscalls=calls)
             assert "ENOMEM" in str(e.value) or "Cannot allocate" in str(e.value), e.value
             leaks = Resources().leaks_since(before, huge=backend == "memfd-hugetlb")
             assert leaks == [], f"{name} #{nth} of {total} failed and left: {leaks}"

@@ -128,6 +128,7 @@ class Heap:
                 self._pretouch()
         except BaseException:
             self._release_memory()
+            self._gclog.close()
             raise
         self._gclog.log_start(config, self.views)
         _live_heaps.add(self)
