@@ -261,3 +261,19 @@ def test_pretouch_commits_and_touches_the_whole_heap_and_keeps_it(make_heap, bac
     heap.collect(full=True)  # frees regions, which stay committed
     assert heap.stats.regions_committed == size // heap.config.region_size
     heap.verify()
+
+
+def test_region_map_follows_the_generations(make_heap):
+    heap = make_heap()
+    young = heap.config.young_size // heap.config.region_size
+    survivors = young // (heap.config.survivor_ratio + 2)
+    eden = young - 2 * survivors
+    assert heap.region_map() == "e" * eden + "ss" + "." * (len(heap.regions()) - young)
+    keep = heap.alloc(refs=0, data=100)
+    assert heap.region_map()[0] == "E"
+    heap.collect(full=True)  # promotes keep: one old region in use, eden empty again
+    m = heap.region_map()
+    assert m[:eden] == "e" * eden and m[young:].count("O") == 1 and keep.space == "old"
+    big = heap.alloc(refs=0, data=3 * heap.config.region_size)  # humongous: H then h h h
+    assert "Hhhh" in heap.region_map()
+    del big

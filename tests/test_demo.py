@@ -22,6 +22,11 @@ VIEWS = {"none": ["heap"], "colored": ["Marked0", "Marked1", "Remapped"],
          "young-mirror": ["heap", "young mirror 1"]}
 
 
+def run_regions(backend):
+    """Region count of the demo's heap in test_demo_runs_with_consistent_figures."""
+    return 16 if backend == "memfd-hugetlb" else 32
+
+
 def run_demo(*args, timeout=180):
     return subprocess.run([sys.executable, DEMO, *args], capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT)
@@ -42,6 +47,11 @@ def test_demo_runs_with_consistent_figures(backend, mapping, tmp_path):
     assert -1 not in positions and positions == sorted(positions), positions
     assert "Pause Young (Allocation Failure)" in text and "Pause Full (System.gc())" in text
     assert "the same bytes" in text
+    maps = [line.split()[1] for line in text.splitlines() if line.startswith("regions  ")]
+    assert len(maps) == 3 and len(set(len(m) for m in maps)) == 1, maps
+    regions = maps[0]
+    assert len(regions) == run_regions(backend) and set(regions) <= set("EeSsOoHh.")
+    assert maps[2].count("O") + maps[2].count("o") <= maps[1].count("O") + maps[1].count("o") + 1
 
     run = json.loads(out.read_text())
     assert run["config"]["backend"] == backend and run["sources"]["backend"] == "cli:--backend"

@@ -157,7 +157,8 @@ def run_workload(heap, megabytes, out, sampler):
 
 def memory_checkpoint(heap, title, out):
     snap = heap.memory()
-    print(f"-- {title}", file=out)
+    if title:
+        print(f"-- {title}", file=out)
     print(snap.table(), file=out)
     print(file=out)
     print(snap.explain(), file=out)
@@ -249,18 +250,24 @@ def main(argv=None, out=None):
 
         sampler = Sampler(heap)
         heading(5, f"A workload: {args.work} MB of short- and long-lived objects, GC log streaming", out)
-        before = heap.memory()
+        before, map_before = heap.memory(), heap.region_map()
         sampler.sample(full=True)
         run_workload(heap, args.work, out, sampler)
-        after = heap.memory()
+        after, map_after = heap.memory(), heap.region_map()
         heap.collect(full=True)
         sampler.sample(full=True)
         heap.verify()
 
         heading(6, "Memory at checkpoints: RSS vs PSS vs USS vs huge pages vs backing", out)
-        for title, snap in (("before the workload", before), ("after the workload", after)):
-            print(f"-- {title}\n{snap.table()}\n", file=out)
-        memory_checkpoint(heap, "after a full collection", out)
+        from .sizes import format_size
+
+        print(f"Regions of {format_size(heap.config.region_size)}: E eden, S survivor, O old, "
+              f"H humongous, . free (lower case: holding nothing)\n", file=out)
+        for title, snap, regions in (("before the workload", before, map_before),
+                                     ("after the workload", after, map_after)):
+            print(f"-- {title}\nregions  {regions}\n{snap.table()}\n", file=out)
+        print(f"-- after a full collection\nregions  {heap.region_map()}", file=out)
+        memory_checkpoint(heap, None, out)
 
         heading(7, "Summary", out)
         summary(heap, out, time.monotonic() - wall_start)

@@ -28,6 +28,9 @@ ffi, lib = _native.ffi, _native.lib
 
 SPACE_NAMES = ("eden", "survivor", "old", "humongous")
 REGION_STATES = ("free", "eden", "survivor-from", "survivor-to", "old", "humongous", "humongous+")
+# One character per region state, for region_map(): upper case for a region in use.
+REGION_CHARS = {"free": ".", "eden": "E", "survivor-from": "S", "survivor-to": "s", "old": "O",
+                "humongous": "H", "humongous+": "h"}
 
 
 class HeapCorruptionError(MiniheapError):
@@ -226,6 +229,15 @@ class Heap:
             state = lib.mh_region_info(self._ptr, i, used)
             result.append((i, REGION_STATES[state] if 0 <= state < len(REGION_STATES) else "?", used[0]))
         return result
+
+    def region_map(self):
+        """The regions as one character each: E eden, S survivor (from; s is the empty to-space), O old,
+        H/h humongous (start/continuation), . free; lower case e, s, o for a region holding nothing."""
+        chars = []
+        for _, state, used in self.regions():
+            c = REGION_CHARS.get(state, "?")
+            chars.append(c.lower() if used == 0 and state in ("eden", "old", "survivor-from") else c)
+        return "".join(chars)
 
     @property
     def views(self):
