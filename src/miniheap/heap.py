@@ -25,6 +25,8 @@ from .layout import open_layout
 from .syscalls import Syscalls
 
 ffi, lib = _native.ffi, _native.lib
+# The hot calls, looked up once: an attribute of a cffi lib costs ~25 ns a call, a global much less.
+_mh_alloc, _mh_load, _mh_store, _mh_release = lib.mh_alloc, lib.mh_load, lib.mh_store, lib.mh_release
 
 SPACE_NAMES = ("eden", "survivor", "old", "humongous")
 REGION_STATES = ("free", "eden", "survivor-from", "survivor-to", "old", "humongous", "humongous+")
@@ -179,7 +181,7 @@ class Heap:
     def alloc(self, refs=0, data=0):
         """A new object with ``refs`` null reference slots and ``data`` zeroed payload bytes."""
         try:
-            h = lib.mh_alloc(self._ptr, refs, data)
+            h = _mh_alloc(self._ptr, refs, data)
         except (OverflowError, TypeError):  # negative, too big or not an int: explained below
             h = -2
         if h < 0:
@@ -432,7 +434,7 @@ class Ref:
     def __getitem__(self, slot):
         heap = self._heap
         try:
-            h = lib.mh_load(heap._ptr, self._h, slot)
+            h = _mh_load(heap._ptr, self._h, slot)
         except (OverflowError, TypeError):  # a negative, huge or non-int slot: explained below
             h = -3
         if h >= 0:
@@ -454,7 +456,7 @@ class Ref:
         else:
             self._fail_store_value(value)
         try:
-            failed = lib.mh_store(heap._ptr, self._h, slot, vh) != 0
+            failed = _mh_store(heap._ptr, self._h, slot, vh) != 0
         except (OverflowError, TypeError):
             failed = True
         if failed:
@@ -549,7 +551,7 @@ class Ref:
         h, self._h = self._h, -4
         heap = self._heap
         if h >= 0 and heap._ptr != ffi.NULL:
-            lib.mh_release(heap._ptr, h)
+            _mh_release(heap._ptr, h)
 
     def __enter__(self):
         return self
@@ -560,9 +562,12 @@ class Ref:
     def __del__(self):
         h = self._h
         if h >= 0:
-            heap = self._heap
-            if heap._ptr != ffi.NULL and lib is not None:
-                lib.mh_release(heap._ptr, h)
+            try:
+                ptr = self._heap._ptr
+                if ptr != ffi.NULL:
+                    _mh_release(ptr, h)
+            except Exception:  # at interpreter shutdown the module's globals may already be gone
+                pass
 
     def __repr__(self):
         if self._h < 0:
