@@ -1,4 +1,5 @@
 """The backends: views alias, sit where asked, and leave nothing behind; bad input is refused clearly."""
+import contextlib
 import fcntl
 import os
 
@@ -187,31 +188,32 @@ def test_hugetlb_size_must_be_a_multiple_of_2m(resources):
     assert resources().leaks_since(before) == []
 
 
-def test_view_outside_the_reservation_is_refused(resources):
+@contextlib.contextmanager
+def memfd_in_reservation(backing=8192, reserved=16384):
+    """A small memfd backing and a reservation to map it into, both closed afterwards."""
     calls = sc.Syscalls()
-    backend = open_backend("memfd", calls, 8192)
-    reservation = Reservation(calls, 8192)
+    backend = open_backend("memfd", calls, backing)
+    reservation = Reservation(calls, reserved)
     try:
+        yield backend, reservation
+    finally:
+        reservation.close()
+        backend.close()
+
+
+def test_view_outside_the_reservation_is_refused():
+    with memfd_in_reservation(reserved=8192) as (backend, reservation):
         with pytest.raises(ReservationError, match="outside"):
             backend.map_view(reservation, reservation.end, 0, 4096)
         with pytest.raises(ReservationError, match="outside"):
             backend.map_view(reservation, reservation.start + 4096, 0, 8192)
-    finally:
-        reservation.close()
-        backend.close()
 
 
 def test_view_over_a_view_is_refused():
-    calls = sc.Syscalls()
-    backend = open_backend("memfd", calls, 8192)
-    reservation = Reservation(calls, 16384)
-    try:
+    with memfd_in_reservation() as (backend, reservation):
         backend.map_view(reservation, reservation.start, 0, 8192)
         with pytest.raises(ReservationError, match="overlaps"):
             backend.map_view(reservation, reservation.start + 4096, 0, 4096)
-    finally:
-        reservation.close()
-        backend.close()
 
 
 def test_reservation_at_a_taken_address_is_refused(resources):
@@ -237,15 +239,9 @@ def test_reservation_at_a_requested_address_lands_there():
 
 
 def test_view_range_beyond_the_backing_is_refused():
-    calls = sc.Syscalls()
-    backend = open_backend("memfd", calls, 8192)
-    reservation = Reservation(calls, 16384)
-    try:
+    with memfd_in_reservation() as (backend, reservation):
         with pytest.raises(ValueError, match="exceeds the backing size"):
             backend.map_view(reservation, reservation.start, 4096, 8192)
-    finally:
-        reservation.close()
-        backend.close()
 
 
 def test_huge_page_shortage_is_an_error_at_commit_and_leaks_nothing(resources):

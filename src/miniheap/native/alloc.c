@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "card.h"
 #include "poison.h"
+#include "bump.h"
 
 /* The fast path: one compare and one add. */
 static inline bool eden_bump(mh_heap *h, uint64_t size, uint64_t *offset)
@@ -97,12 +98,7 @@ uint64_t old_bump(mh_heap *h, uint64_t size)
         h->promo_region = r;
         h->scan_regions[h->nscan++] = r;
     }
-    uint64_t offset = region_base(h, (uint32_t)r) + h->regions[r].top;
-    h->regions[r].top += size;
-    h->old_used += size;
-    bot_record(h, offset, size);
-    space_unpoison(h, offset, size);
-    return offset;
+    return region_bump(h, r, size);
 }
 
 static mh_handle alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes);

@@ -17,6 +17,7 @@
 #include "poison.h"
 #include "barrier.h"
 #include "card.h"
+#include "bump.h"
 
 int full_phases(mh_heap *h);
 
@@ -30,14 +31,8 @@ static inline bool in_from_space(const mh_heap *h, uint64_t offset)
 static inline uint64_t promote_bump(mh_heap *h, uint64_t size)
 {
     int32_t r = h->promo_region;
-    if (MH_LIKELY(r >= 0 && h->regions[r].top + size <= h->region_size)) {
-        uint64_t offset = region_base(h, (uint32_t)r) + h->regions[r].top;
-        h->regions[r].top += size;
-        h->old_used += size;
-        bot_record(h, offset, size);
-        space_unpoison(h, offset, size);
-        return offset;
-    }
+    if (MH_LIKELY(r >= 0 && h->regions[r].top + size <= h->region_size))
+        return region_bump(h, r, size);
     return old_bump(h, size);
 }
 
