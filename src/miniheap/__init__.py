@@ -1,14 +1,14 @@
 """miniheap: a miniature JVM-style heap with multi-mapped regions and a copying collector in C."""
 from .errors import (BackendUnavailableError, CommitError, ForeignRefError, ForkedHeapError,
                      HeapClosedError, HeapExhaustedError, MiniheapError, ReleasedRefError,
-                     ReservationError, SyscallError, WrongThreadError)
+                     ReservationError, SyscallError, HeapCorruptionError)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailableError", "CommitError", "ForeignRefError", "ForkedHeapError", "HeapClosedError",
     "HeapExhaustedError", "MiniheapError", "ReleasedRefError", "ReservationError", "SyscallError",
-    "WrongThreadError",
+    "HeapCorruptionError",
 ]
 
 

@@ -57,8 +57,8 @@ class ForeignRefError(MiniheapError, ValueError):
     """A Ref of one heap was given to another heap."""
 
 
-class WrongThreadError(MiniheapError):
-    """A heap was used from a thread other than the one that created it."""
+class HeapCorruptionError(MiniheapError):
+    """heap.verify() found a broken invariant (a bug in the collector, never in the caller)."""
 
 
 class ForkedHeapError(MiniheapError):

@@ -20,7 +20,8 @@ from . import _native
 from .backends import backend_class
 from .config import HeapConfig
 from .errors import (BackendUnavailableError, CommitError, ForeignRefError, ForkedHeapError,
-                     HeapClosedError, HeapExhaustedError, MiniheapError, ReleasedRefError)
+                     HeapClosedError, HeapCorruptionError, HeapExhaustedError, MiniheapError,
+                     ReleasedRefError)
 from .layout import open_layout
 from .syscalls import Syscalls
 
@@ -33,10 +34,6 @@ REGION_STATES = ("free", "eden", "survivor-from", "survivor-to", "old", "humongo
 # One character per region state, for region_map(): upper case for a region in use.
 REGION_CHARS = {"free": ".", "eden": "E", "survivor-from": "S", "survivor-to": "s", "old": "O",
                 "humongous": "H", "humongous+": "h"}
-
-
-class HeapCorruptionError(MiniheapError):
-    """heap.verify() found a broken invariant (a bug in the collector, never in the caller)."""
 
 
 class Stats:
