@@ -111,8 +111,18 @@ static int mh_sys_shmctl_rmid(int shmid)
 """
 
 
+# The C core, one folder per part: core/ is shared by every collector (objects, views and colours,
+# regions, handles, the API), each collector has a folder of its own, and bench/ holds C mutators for
+# the benchmarks. Every folder is on the include path, so a file includes a header by its name alone.
+CORE_PARTS = ("core", "serial", "zgc")
+
+
+def core_dirs():
+    return [os.path.join(NATIVE, part) for part in CORE_PARTS if os.path.isdir(os.path.join(NATIVE, part))]
+
+
 def _native_sources():
-    sources = sorted(glob.glob(os.path.join(NATIVE, "*.c")))
+    sources = [s for d in core_dirs() for s in sorted(glob.glob(os.path.join(d, "*.c")))]
     sources += sorted(glob.glob(os.path.join(NATIVE, "bench", "*.c")))
     # cffi wants paths relative to the project root when run from setup.py.
     root = os.path.dirname(os.path.dirname(HERE))
@@ -155,7 +165,7 @@ ffibuilder.set_source(
     "miniheap._native",
     '#include "miniheap.h"\n' + ('#include "bench/bench.h"\n' if _bench_cdef() else ""),
     sources=_native_sources(),
-    include_dirs=[NATIVE],
+    include_dirs=[NATIVE, *core_dirs()],
     extra_compile_args=_compile_args(),
     extra_link_args=_link_args(),
 )

@@ -26,14 +26,19 @@ SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointe
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
 
+# The core's folders (as in src/miniheap/_build.py): native/bench/ holds embedders (benchmarks), not
+# part of the core.
+CORE_DIRS = [d for d in sorted(glob.glob(os.path.join(NATIVE, "*", ""))) if os.path.basename(d[:-1]) != "bench"]
+INCLUDES = [flag for d in [NATIVE, *CORE_DIRS] for flag in ("-I", d)]
+
+
 def core_sources():
-    # the collector only: native/bench/ holds embedders (benchmarks), not part of the core
-    return sorted(glob.glob(os.path.join(NATIVE, "*.c")))
+    return sorted(s for d in CORE_DIRS for s in glob.glob(os.path.join(d, "*.c")))
 
 
 def build(tmp_path, name, flags):
     exe = str(tmp_path / name)
-    cmd = ["gcc", *WARNINGS, *flags, "-I", NATIVE, TEST_SOURCE, *core_sources(), "-o", exe]
+    cmd = ["gcc", *WARNINGS, *flags, *INCLUDES, TEST_SOURCE, *core_sources(), "-o", exe]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
     assert "warning" not in result.stderr, result.stderr
@@ -83,7 +88,7 @@ def test_asan_reports_a_read_of_space_the_collector_emptied(tmp_path, space):
     # The heap's memory comes from the embedder, invisible to ASan unless the core poisons what a
     # collection empties (poison.h). Without that this program would print "read 0" and exit 0.
     exe = str(tmp_path / "stale_read")
-    cmd = ["gcc", *WARNINGS, *SANITIZE, "-I", NATIVE, os.path.join(HERE, "stale_read.c"),
+    cmd = ["gcc", *WARNINGS, *SANITIZE, *INCLUDES, os.path.join(HERE, "stale_read.c"),
            *core_sources(), "-o", exe]
     built = subprocess.run(cmd, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
