@@ -35,7 +35,7 @@ class Model:
         return [(tuple(None if c is None else index[c] for c in self.objects[s][0]),
                  self.objects[s][1]) for s in order], [index.get(r) for r in roots]
 
-    def reachable_bytes(self, roots, header=16):
+    def reachable_bytes(self, roots, header=8):
         shape, _ = self.shape(roots)
         return sum(header + 8 * len(slots) + -(-len(payload) // 8) * 8 for slots, payload in shape)
 

@@ -277,3 +277,70 @@ def test_region_map_follows_the_generations(make_heap):
     big = heap.alloc(refs=0, data=3 * heap.config.region_size)  # humongous: H then h h h
     assert "Hhhh" in heap.region_map()
     del big
+
+
+def make_chain(heap, n, nbytes, first):
+    """n objects, each slot 0 referring to the one made before; returns the last (the head)."""
+    prev = None
+    for i in range(n):
+        obj = heap.alloc(refs=1, data=nbytes)
+        obj.data[:8] = SERIAL.pack(first + i)
+        obj[0] = prev
+        prev = obj
+    return prev
+
+
+def chain_serials(head):
+    serials, node = [], head
+    while node is not None:
+        serials.append(SERIAL.unpack(node.data[:8])[0])
+        node = node[0]
+    return serials
+
+
+@pytest.mark.parametrize("mapping", LAYOUTS)
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_promotion_failure_is_recovered_by_a_full_collection(make_heap, backend, mapping, tmp_path):
+    """Old is full of garbage a young collection cannot see (unreachable humongous objects) and the
+    young survivors overflow the survivor space: the young collection is attempted (nothing was ever
+    promoted, so the padded average is 0), promotion fails, the objects that could not be copied stay
+    in young, and a full collection follows, as in JDK 17 ("Promotion failed", then "Pause Full")."""
+    log = tmp_path / "gc.log"
+    heap = make_heap(backend, mapping, gc_log=f"gc*:file={log}")
+    c = heap.config
+    old_regions = (c.heap_size - c.young_size) // c.region_size
+    big = [heap.alloc(data=c.region_size * 3 // 5) for _ in range(old_regions)]  # one region each
+    assert heap.occupancy()["old"] >= old_regions * c.region_size * 3 // 5
+    heap.verify()
+    eden = sum(1 for _, state, _ in heap.regions() if state == "eden") * c.region_size
+    nbytes = 504
+    n = int(eden * 0.4) // (8 + 8 + nbytes)  # two chains: 80% of eden, more than a survivor space
+    one = make_chain(heap, n, nbytes, 0)
+    two = make_chain(heap, n, nbytes, 1_000_000)
+    heap.verify()
+    for b in big:
+        b.release()
+    heap.verify()
+    assert heap.stats.collections == 0
+    heap.collect()
+    heap.verify()
+    failed = [e for e in heap.events if e.promotion_failed_objects]
+    assert len(failed) == 1, [(e.kind, e.promotion_failed_objects) for e in heap.events]
+    after = heap.events[heap.events.index(failed[0]) + 1]
+    assert after.full and after.id == failed[0].id + 1 and after.cause == failed[0].cause
+    assert failed[0].promotion_failed_bytes > 0 and failed[0].survivor_overflow_bytes > 0
+    assert heap.occupancy()["eden"] == 0 and heap.occupancy()["survivor"] == 0
+    assert chain_serials(one) == list(range(n - 1, -1, -1))
+    assert chain_serials(two) == list(range(1_000_000 + n - 1, 999_999, -1))
+    assert one.space == "old"
+    heap.verify()
+    # the heap goes on as before: ordinary young collections again
+    three = make_chain(heap, 100, 64, 2_000_000)
+    heap.collect()
+    heap.verify()
+    assert not heap.events[-1].full and heap.events[-1].promotion_failed_objects == 0
+    assert chain_serials(three)[-1] == 2_000_000
+    heap.close()
+    text = log.read_text()
+    assert f"GC({failed[0].id}) Promotion failed" in text
+    assert f"GC({after.id}) Pause Full (System.gc())" in text

@@ -19,6 +19,7 @@ from miniheap.sizes import KIB, MIB
 DATA = Path(__file__).resolve().parent / "data"
 SERIAL = (DATA / "serialgc-jdk17.log").read_text()
 SERIAL_STAR = (DATA / "serialgc-jdk17-gcstar.log").read_text()
+PROMOTION_FAILED = (DATA / "serialgc-jdk17-promotion-failed.log").read_text()
 
 
 class FakeClock:
@@ -82,12 +83,33 @@ def test_explicit_full_pause_says_system_gc():
     ]
 
 
-def test_promotion_guarantee_is_printed_as_the_jdk_does():
-    # JDK 17 SerialGC names a full collection forced by the promotion guarantee
-    # "Allocation Failure" (see GC(23)/GC(24) in the gc* fixture).
-    lines = log_lines("gc*", full_event(cause=2))
-    assert "GC(2) Pause Full (Allocation Failure) 40M->17M(64M) 5.212ms" in lines[-1]
-    assert any("[gc,promotion" in line and "Promotion guarantee" in line for line in lines)
+def test_promotion_failure_is_printed_as_the_jdk_does():
+    # JDK 17 SerialGC (tests/data/serialgc-jdk17-promotion-failed.log, GC(74)/GC(75)): the young
+    # pause says "Promotion failed" at info level, prints no heap lines, and the full collection
+    # that follows is a pause of its own with the same cause.
+    failed = young_event(promotion_failed_objects=38, promotion_failed_bytes=3_800_000)
+    lines = log_lines("gc*", failed)
+    messages = [line.split("] ", 1)[1] for line in lines]
+    jdk = [line.split("] ", 1)[1] for line in PROMOTION_FAILED.splitlines() if "GC(74)" in line and "[debug" not in line and "gc,cpu" not in line]
+    assert "GC(74) Promotion failed" in jdk
+    assert "GC(0) Promotion failed" in messages
+    assert any("[info ][gc,promotion" in line or "[info][gc,promotion" in line for line in lines)
+    assert not any("DefNew:" in m for m in messages), "JDK 17 prints no heap lines for a failed young pause"
+    assert messages[-1].startswith("GC(0) Pause Young (Allocation Failure) ")
+    assert log_lines("gc", failed) == ["[0.052s][info][gc] GC(0) Pause Young (Allocation Failure) 12M->3M(64M) 1.234ms"]
+    # an ordinary young pause says nothing of promotion
+    assert not any("Promotion" in line for line in log_lines("gc*", young_event()))
+
+
+def test_skipped_young_collection_is_an_empty_pause():
+    # JDK 17 (serialgc-jdk17-gcstar.log, GC(23)): old cannot take the padded average of promotions,
+    # so the young collection is not attempted: a start line and the pause line, then a full pause.
+    skipped = young_event(young_skipped=1, promotion_available=1_000_000, promotion_average=3_000_000,
+                          used_after=12 * MIB + 345 * KIB, eden_after=12 * MIB, ns_total=22_000)
+    lines = log_lines("gc*", skipped)
+    assert [line.split("] ", 1)[1] for line in lines if "[info" in line] == [
+        "GC(0) Pause Young (Allocation Failure)", "GC(0) Pause Young (Allocation Failure) 12M->12M(64M) 0.022ms"]
+    assert any("promo attempt is not safe: available(1000000) < av_promo(3000000)" in line for line in lines)
 
 
 def test_fixture_shows_system_gc_and_promotion_failure_causes():
@@ -196,7 +218,7 @@ def test_parse_values_from_the_fixture():
 
 
 def test_miniheap_lines_parse_with_the_jdk_regex():
-    lines = log_lines("gc*", young_event(), full_event(), full_event(id=3, cause=2))
+    lines = log_lines("gc*", young_event(), full_event(), full_event(id=3, cause=0))
     pauses = parse_jvm_log("\n".join(lines))
     assert [(p.id, p.kind, p.cause) for p in pauses] == [(0, "young", "Allocation Failure"), (2, "full", "System.gc()"), (3, "full", "Allocation Failure")]
     assert (pauses[0].before, pauses[0].after, pauses[0].capacity, pauses[0].ms) == (12 * MIB, 3 * MIB, 64 * MIB, 1.234)

@@ -13,6 +13,8 @@ from miniheap.maps import mappings_of, read_maps
 
 from .conftest import LAYOUTS
 
+HEADER = 8  # one header word before the slots (MH_HEADER_BYTES)
+
 EXPECTED_VIEWS = {
     "none": ["heap"],
     "colored": list(COLOR_NAMES),
@@ -53,7 +55,8 @@ def test_colored_object_reads_the_same_through_all_three_views(make_heap, backen
     obj = heap.alloc(refs=0, data=32)
     obj.data[:] = b"one object, three addresses....."
     offset = obj.address & ((1 << heap.config.color_bits) - 1)
-    seen = {bytes(ffi.buffer(ffi.cast("char *", v.start + offset), 48)) for v in heap.views[:3]}
+    size = HEADER + 32
+    seen = {bytes(ffi.buffer(ffi.cast("char *", v.start + offset), size)) for v in heap.views[:3]}
     assert len(seen) == 1 and seen.pop().endswith(b"one object, three addresses.....")
     # The address handed out carries the good colour's bit, and nothing else above the offset.
     assert obj.address >> heap.config.color_bits in (1, 2, 4)
@@ -69,7 +72,7 @@ def test_young_mirror_shows_writes_at_once_and_after_collections(make_heap):
     def through_mirror(ref):
         offset = ref.address - main.start
         assert offset < mirror.length, "object not in the young generation"
-        return bytes(ffi.buffer(ffi.cast("char *", mirror.start + offset + 16), 16))
+        return bytes(ffi.buffer(ffi.cast("char *", mirror.start + offset + HEADER), 16))
 
     obj.data[:] = b"written via main"
     assert through_mirror(obj) == b"written via main"
@@ -97,7 +100,7 @@ def test_write_through_a_read_only_mirror_is_refused(tmp_path):
         mirror = heap.views[1]
         offset = obj.address - heap.views[0].start
         print("writing", flush=True)
-        ffi.cast("char *", mirror.start + offset + 16)[0] = b"X"
+        ffi.cast("char *", mirror.start + offset + 8)[0] = b"X"  # the payload, after the header word
         print("the write went through", flush=True)
     """)
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,

@@ -53,15 +53,17 @@ def open_heap(loaded, fallback, out):
 
 def show_object_through_views(heap, out):
     """Allocate one object and read its bytes at its address in every view that maps it."""
+    from ._native import lib
     from .syscalls import ffi
 
     obj = heap.alloc(refs=1, data=24)
     obj.data[:] = b"hello from miniheap!\x00\x00\x00\x00"
     base_view = next(v for v in heap.views if v.start <= obj.address < v.end)
     offset = obj.address - base_view.start + base_view.offset
-    size = 16 + 8 + 24
+    header = lib.MH_HEADER_BYTES
+    size = header + 8 + 24
     print(f"An object of 1 reference slot and 24 payload bytes sits at heap offset {offset:#x}.\n"
-          f"Its {size} bytes (16 header, 8 slot, 24 payload), read at its address in each view:\n",
+          f"Its {size} bytes ({header} header, 8 slot, 24 payload), read at its address in each view:\n",
           file=out)
     seen = set()
     for view in heap.views:

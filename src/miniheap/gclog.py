@@ -32,16 +32,15 @@ from miniheap.config import parse_gc_log
 from miniheap.sizes import format_size
 
 GC_YOUNG, GC_FULL = 0, 1
-CAUSE_ALLOCATION_FAILURE, CAUSE_EXPLICIT, CAUSE_PROMOTION_GUARANTEE = 0, 1, 2
+CAUSE_ALLOCATION_FAILURE, CAUSE_EXPLICIT = 0, 1
 
 KIND_NAMES = {GC_YOUNG: "Young", GC_FULL: "Full"}
-# The JDK's GCCause strings. When SerialGC cannot guarantee that a young collection
-# could promote its survivors, it collects the whole heap and still says
-# "Allocation Failure" (JDK 17, checked): we print the same, and say why at debug.
+# The JDK's GCCause strings. A full collection that follows a young one which
+# failed to promote (or was not attempted because old was too full) keeps the
+# young one's cause, as JDK 17 SerialGC does: "Pause Full (Allocation Failure)".
 CAUSE_NAMES = {
     CAUSE_ALLOCATION_FAILURE: "Allocation Failure",
     CAUSE_EXPLICIT: "System.gc()",
-    CAUSE_PROMOTION_GUARANTEE: "Allocation Failure",
 }
 COLOR_NAMES = {0: "Marked0", 1: "Marked1", 2: "Remapped"}
 
@@ -199,9 +198,20 @@ class GCLog:
         self.write_line(_INFO, ("gc", "start"), title, at=now - int(e.ns_total) / 1e9)
         if int(e.kind) == GC_FULL:
             self._full_details(e, now)
+            self._heap_lines(e, now)
+        elif _field(e, "young_skipped"):
+            # JDK 17: "promo attempt is not safe" (at trace level there), then an empty pause
+            self.write_line(_DEBUG, ("gc",), f"GC({e.id}) Tenured: promo attempt is not safe: available({e.promotion_available}) < av_promo({e.promotion_average}), max_promo({int(e.eden_before) + int(e.survivor_before)})", now)
         else:
             self._young_details(e, now)
-        self._heap_lines(e, now)
+            if _field(e, "promotion_failed_objects"):
+                # JDK 17 prints one debug line per object that could not be promoted
+                # ("Promotion failure size = N) "); one line with the totals says the same.
+                self.write_line(_DEBUG, ("gc", "promotion"), f"GC({e.id}) Promotion failure: {e.promotion_failed_objects} objects, {e.promotion_failed_bytes} bytes stay in young, forwarded to themselves", now)
+                self.write_line(_INFO, ("gc", "promotion"), f"GC({e.id}) Promotion failed", now)
+            else:
+                # when a full collection follows, JDK 17 prints no heap lines for the young one
+                self._heap_lines(e, now)
         self.write_line(_INFO, ("gc",), f"{title} {_m(e.used_before)}->{_m(e.used_after)}({_m(e.capacity)}) {_ms(e.ns_total)}", at=now)
         self.flush()
 
@@ -225,8 +235,6 @@ class GCLog:
 
     def _full_details(self, e: _Event, now: float) -> None:
         gid = f"GC({e.id})"
-        if int(e.cause) == CAUSE_PROMOTION_GUARANTEE:
-            self.write_line(_DEBUG, ("gc", "promotion"), f"{gid} Promotion guarantee: the old generation might not hold the young survivors, so the whole heap is collected", now)
         self.write_line(_INFO, ("gc", "phases"), f"{gid} Phase 1: Mark live objects {_ms(int(e.ns_roots) + int(e.ns_mark))}", now)
         self.write_line(_INFO, ("gc", "phases"), f"{gid} Phase 2: Evacuate regions {_ms(e.ns_evacuate)}", now)
         self.write_line(_INFO, ("gc", "phases"), f"{gid} Phase 3: Remap references {_ms(e.ns_remap)}", now)
@@ -247,6 +255,14 @@ class GCLog:
         color = COLOR_NAMES.get(int(e.good_color))
         if color is not None:
             self.write_line(_DEBUG, ("gc", "barrier"), f"{gid} Good colour: {color} (loads of other colours take the slow path and heal the field)", now)
+
+
+def _field(e: _Event, name: str) -> int:
+    """An event field that older event records may lack (0 then)."""
+    try:
+        return int(getattr(e, name))
+    except AttributeError:
+        return 0
 
 
 def _copied(e: _Event) -> str:

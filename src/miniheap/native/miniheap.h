@@ -37,6 +37,10 @@
  * the view (and so the colour) is selected by high address bits; 0 is null. */
 typedef uint64_t mh_ref;
 
+/* An object is one header word, then its reference slots, then its payload:
+ * the first slot is MH_HEADER_BYTES after the object's address. */
+#define MH_HEADER_BYTES 8
+
 /* A root: an index into the heap's handle table. */
 typedef int32_t mh_handle;
 
@@ -68,7 +72,6 @@ typedef int32_t mh_handle;
 /* Why a collection ran. */
 #define MH_CAUSE_ALLOCATION_FAILURE 0
 #define MH_CAUSE_EXPLICIT 1
-#define MH_CAUSE_PROMOTION_GUARANTEE 2   /* young GC could fail to promote: full instead */
 
 #define MH_GC_YOUNG 0
 #define MH_GC_FULL 1
@@ -83,7 +86,8 @@ typedef struct mh_gc_event {
     uint64_t capacity;            /* heap size in bytes */
     uint64_t used_before, used_after;          /* whole heap */
     uint64_t eden_before, eden_after;
-    uint64_t survivor_before, survivor_after;  /* the from-survivor */
+    uint64_t survivor_before, survivor_after;  /* the from-survivor (and the to-survivor after a
+                                                  failed promotion) */
     uint64_t old_before, old_after;
     uint64_t eden_capacity, survivor_capacity, old_capacity;
     uint64_t objects_copied;
@@ -96,6 +100,16 @@ typedef struct mh_gc_event {
     uint32_t tenuring_threshold;  /* the threshold used (may drop on survivor overflow) */
     uint64_t bytes_by_age[16];    /* young GC: surviving bytes per age after the collection */
     uint64_t survivor_overflow_bytes; /* young GC: promoted early because to-space was full */
+    /* Promotion policy (HotSpot Serial): a young collection starts only if old can take the
+     * padded average of promoted bytes or all of young; otherwise it is skipped (young_skipped,
+     * nothing copied) and a full collection follows. If old runs out anyway, the objects that
+     * could not be promoted stay where they are ("Promotion failed") and a full collection
+     * follows. */
+    uint64_t promotion_available; /* young GC: bytes old could take when it started */
+    uint64_t promotion_average;   /* young GC: padded average of promoted bytes, then */
+    uint32_t young_skipped;       /* young GC: 1 if not attempted (old too full) */
+    uint32_t promotion_failed_objects; /* young GC: objects that could not be promoted */
+    uint64_t promotion_failed_bytes;
     uint64_t ns_total;
     uint64_t ns_roots;            /* roots (handles) */
     uint64_t ns_cards;            /* young: card scanning */

@@ -358,9 +358,9 @@ uint64_t gc_begin(mh_heap *h, int kind, int cause)
     ev->survivor_capacity = h->survivor_size;
     ev->old_capacity = h->heap_size - h->young_end;
     ev->eden_before = h->eden_top;
-    ev->survivor_before = h->from_top;
+    ev->survivor_before = h->from_top + h->to_top;
     ev->old_before = h->old_used;
-    ev->used_before = h->eden_top + h->from_top + h->old_used;
+    ev->used_before = young_used(h) + h->old_used;
     ev->tenuring_threshold = h->tenuring_threshold;
     return clock_ns();
 }
@@ -370,9 +370,9 @@ void gc_end(mh_heap *h, uint64_t t0)
     mh_gc_event *ev = &h->ev;
     ev->ns_total = clock_ns() - t0;
     ev->eden_after = h->eden_top;
-    ev->survivor_after = h->from_top;
+    ev->survivor_after = h->from_top + h->to_top;
     ev->old_after = h->old_used;
-    ev->used_after = h->eden_top + h->from_top + h->old_used;
+    ev->used_after = young_used(h) + h->old_used;
     ev->good_color = h->views.good;
     mh_stats *s = &h->stats;
     if (ev->kind == MH_GC_FULL)
@@ -395,9 +395,9 @@ void gc_end(mh_heap *h, uint64_t t0)
 static inline const mh_stats *mh_get_stats_unlocked(mh_heap *h) { return heap_ok(h) ? &h->stats : NULL; }
 MH_LOCKED(const mh_stats *, mh_get_stats, (mh_heap *h), (h)) /* hot: benchmarks read it per call */
 uint64_t mh_eden_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->eden_top : 0; }
-uint64_t mh_survivor_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->from_top : 0; }
+uint64_t mh_survivor_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->from_top + h->to_top : 0; }
 uint64_t mh_old_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->old_used : 0; }
-uint64_t mh_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->eden_top + h->from_top + h->old_used : 0; }
+uint64_t mh_used_unlocked(mh_heap *h) { return heap_ok(h) ? young_used(h) + h->old_used : 0; }
 int mh_good_color_unlocked(mh_heap *h) { return heap_ok(h) ? h->views.good : MH_ERROR; }
 uint32_t mh_region_count_unlocked(mh_heap *h) { return heap_ok(h) ? h->nregions : 0; }
 
@@ -425,7 +425,8 @@ int mh_region_info_unlocked(mh_heap *h, uint32_t region, uint64_t *used)
     } else if (base < h->young_end) {
         bool from = base - from_base(h) < h->survivor_size;
         state = from ? 2 : 3;
-        u = from ? clamp_used(from_base(h) + h->from_top, base, h->region_size) : 0;
+        /* the to-survivor is empty except after a failed promotion */
+        u = clamp_used(from ? from_base(h) + h->from_top : to_base(h) + h->to_top, base, h->region_size);
     } else {
         static const int states[] = {[REGION_FREE] = 0, [REGION_OLD] = 4,
                                      [REGION_HUMONGOUS_START] = 5, [REGION_HUMONGOUS_CONT] = 6};

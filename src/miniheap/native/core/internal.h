@@ -32,6 +32,12 @@
 
 typedef struct mh_fwd_table mh_fwd_table;
 
+/* The padded average of the bytes young collections promote (serial/promotion.c). */
+typedef struct mh_promotion_stats {
+    double average, deviation, padded;
+    uint32_t samples;
+} mh_promotion_stats;
+
 struct mh_heap {
     uint64_t magic;
     mh_config config;
@@ -54,10 +60,14 @@ struct mh_heap {
     uint64_t survivor_base[2];
     int from;                     /* which of survivor_base is the from-space */
     uint64_t from_top;            /* bytes used in the from-survivor */
-    uint64_t to_top;              /* bytes used in the to-survivor, during a young GC */
+    uint64_t to_top;              /* bytes used in the to-survivor: 0 except after a failed
+                                     promotion, until the full collection that follows */
     uint64_t young_max_size;      /* bound on any young object's size: promotion tail waste */
     uint64_t small_max;           /* mh_alloc's fast path: objects up to this size */
     uint32_t tenuring_threshold;
+    mh_promotion_stats promotion; /* what young collections promote (serial/promotion.c) */
+    bool young_unsafe;            /* HotSpot's incremental_collection_failed: the next
+                                     collection for an allocation is a full one */
 
     /* old generation */
     uint64_t old_used;
@@ -201,6 +211,8 @@ static inline void *heap_addr(const mh_heap *h, uint64_t offset) { return view_a
 static inline bool is_young(const mh_heap *h, uint64_t offset) { return offset < h->young_end; }
 static inline uint64_t from_base(const mh_heap *h) { return h->survivor_base[h->from]; }
 static inline uint64_t to_base(const mh_heap *h) { return h->survivor_base[!h->from]; }
+/* Bytes in young: eden, the from-survivor, and the to-survivor after a failed promotion. */
+static inline uint64_t young_used(const mh_heap *h) { return h->eden_top + h->from_top + h->to_top; }
 
 /* handles.c */
 int handles_init(mh_heap *h);

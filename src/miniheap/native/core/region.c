@@ -117,8 +117,8 @@ void region_free(mh_heap *h, uint32_t r, bool uncommit)
 }
 
 /* Give free old regions back to the embedder, but keep committed as many as a
- * young collection may have to promote into (the promotion guarantee's worst
- * case, the size of the young generation): uncommitting those only to commit
+ * young collection may have to promote into (the worst case, the size of the
+ * young generation): uncommitting those only to commit
  * them again inside the next pause would make every pause pay for page
  * allocation. The heap shrinks lazily, as HotSpot's MinHeapFreeRatio lets it. */
 void regions_uncommit_free(mh_heap *h)
@@ -134,19 +134,6 @@ void regions_uncommit_free(mh_heap *h)
         else
             region_uncommit(h, r);
     }
-}
-
-uint32_t regions_reserve(mh_heap *h, uint32_t n)
-{
-    h->nreserved = 0;
-    h->reserved_used = 0;
-    while (h->nreserved < n) {
-        int32_t r = region_take(h);
-        if (r < 0)
-            break;
-        h->reserved[h->nreserved++] = r;
-    }
-    return h->nreserved;
 }
 
 void regions_release_reserved(mh_heap *h)

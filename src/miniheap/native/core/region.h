@@ -45,8 +45,7 @@ int32_t region_take(struct mh_heap *h);
 int32_t region_take_run(struct mh_heap *h, uint32_t n);
 void region_free(struct mh_heap *h, uint32_t r, bool uncommit);
 void regions_uncommit_free(struct mh_heap *h);
-/* Take up to n regions ahead of copying into h->reserved; returns how many. */
-uint32_t regions_reserve(struct mh_heap *h, uint32_t n);
+/* Give back the regions the full collection reserved (h->reserved) and did not use. */
 void regions_release_reserved(struct mh_heap *h);
 /* Regions that bump-packing `bytes` of objects, none larger than max_size,
  * can need at most: each closed region wastes less than max_size. */

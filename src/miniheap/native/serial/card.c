@@ -30,7 +30,7 @@ void cards_clear_all(mh_heap *h)
 
 /* The slots of the objects overlapping [card, card_end) that lie inside it. */
 static bool card_scan_one(mh_heap *h, const mh_region *reg, uint64_t base, uint64_t card,
-                          uint64_t limit, card_slot_fn fn)
+                          uint64_t limit, card_slot_fn fn, void *ctx)
 {
     uint64_t card_end = card + CARD_SIZE;
     uint64_t obj = reg->state == REGION_OLD
@@ -39,18 +39,18 @@ static bool card_scan_one(mh_heap *h, const mh_region *reg, uint64_t base, uint6
     bool young = false;
     while (obj < card_end && obj < limit) {
         mh_object *o = heap_addr(h, obj);
-        uint64_t first = obj + OBJ_HEADER_BYTES;
+        uint64_t first = obj + obj_slot_offset(0);
         uint64_t end = first + 8ull * obj_nrefs(o);
         uint64_t lo = first > card ? first : card;
         uint64_t hi = end < card_end ? end : card_end;
         for (uint64_t s = lo; s < hi; s += 8)
-            young |= fn(h, heap_addr(h, s));
+            young |= fn(ctx, heap_addr(h, s));
         obj += obj_size(o);
     }
     return young;
 }
 
-uint32_t cards_scan_dirty(mh_heap *h, card_slot_fn fn)
+uint32_t cards_scan_dirty(mh_heap *h, card_slot_fn fn, void *ctx)
 {
     uint32_t scanned = 0;
     uint64_t per_region = h->region_size >> CARD_SHIFT;
@@ -73,13 +73,14 @@ uint32_t cards_scan_dirty(mh_heap *h, card_slot_fn fn)
             if (h->cards[c] != CARD_DIRTY)
                 continue;
             uint64_t card = c << CARD_SHIFT;
-            /* re-read: the promotion region grows while cards are scanned */
+            /* objects promoted during the scan (above the top the region had when the
+             * collection started) are scanned by the collection's own queue */
             uint64_t limit = base + reg->top;
             if (card >= limit)
                 break;
             h->cards[c] = CARD_CLEAN;
             scanned++;
-            if (card_scan_one(h, reg, base, card, limit, fn))
+            if (card_scan_one(h, reg, base, card, limit, fn, ctx))
                 h->cards[c] = CARD_DIRTY;
         }
     }

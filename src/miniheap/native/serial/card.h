@@ -30,7 +30,7 @@ static inline bool card_is_dirty(const mh_heap *h, uint64_t slot_offset)
 }
 
 /* Visit one slot of a dirty card; return true if the slot now refers to a young object. */
-typedef bool (*card_slot_fn)(mh_heap *h, mh_ref *slot);
+typedef bool (*card_slot_fn)(void *ctx, mh_ref *slot);
 
 int cards_init(mh_heap *h);
 void cards_free(mh_heap *h);
@@ -49,6 +49,6 @@ static inline void bot_record(mh_heap *h, uint64_t offset, uint64_t size)
         h->bot[c] = word;
 }
 /* Scan every dirty card of the old generation; returns the number scanned. */
-uint32_t cards_scan_dirty(mh_heap *h, card_slot_fn fn);
+uint32_t cards_scan_dirty(mh_heap *h, card_slot_fn fn, void *ctx);
 
 #endif

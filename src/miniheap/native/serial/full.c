@@ -21,6 +21,7 @@
 #include "card.h"
 #include "forwarding.h"
 #include "mark.h"
+#include "promotion.h"
 
 int full_phases(mh_heap *h);
 
@@ -105,6 +106,7 @@ static void zap_young(mh_heap *h)
 {
     zap_range(h, 0, h->eden_top);
     zap_range(h, from_base(h), from_base(h) + h->from_top);
+    zap_range(h, to_base(h), to_base(h) + h->to_top); /* empty unless a promotion failed */
 }
 
 static int by_live(const void *a, const void *b)
@@ -305,8 +307,10 @@ static bool evacuate(mh_heap *h, const evac_plan *p)
     }
     evacuate_range(h, 0, h->eden_top, true);
     evacuate_range(h, from_base(h), from_base(h) + h->from_top, true);
+    evacuate_range(h, to_base(h), to_base(h) + h->to_top, true); /* after a failed promotion */
     h->eden_top = 0;
     h->from_top = 0;
+    h->to_top = 0;
     space_poison(h, 0, h->young_end); /* all of young is dead: every live object left it */
     h->young_max_size = 0;
     return true;
@@ -351,6 +355,7 @@ static void remap(mh_heap *h)
     /* young is empty unless its evacuation failed */
     remap_range(h, 0, h->eden_top);
     remap_range(h, from_base(h), from_base(h) + h->from_top);
+    remap_range(h, to_base(h), to_base(h) + h->to_top);
     for (uint32_t r = h->young_regions; r < h->nregions; r++) {
         const mh_region *reg = &h->regions[r];
         if (reg->state == REGION_OLD || reg->state == REGION_HUMONGOUS_START)
@@ -396,6 +401,9 @@ int collect_full(mh_heap *h, int cause)
 {
     uint64_t t0 = gc_begin(h, MH_GC_FULL, cause);
     int rc = full_phases(h);
+    /* HotSpot's gc_epilogue(full): if young could not be emptied and a young
+     * collection would not be safe, the next collection is a full one again */
+    h->young_unsafe = h->eden_top != 0 && !promotion_attempt_is_safe(h, NULL);
     gc_end(h, t0);
     return rc == 0 ? 0 : MH_ERROR;
 }

@@ -45,7 +45,7 @@ static bool mark_test_and_set(mh_heap *h, uint64_t offset)
 
 /* A full stack is not an error: the object stays marked, and the overflow
  * flag makes mark_drain rescan marked objects linearly later. */
-static void mark_push(mh_heap *h, mh_ref ref)
+void mark_push(mh_heap *h, mh_ref ref)
 {
 #ifdef MH_TEST_MARK_STACK_CAP /* tests: a tiny stack, to exercise overflow */
     if (h->mark_top >= MH_TEST_MARK_STACK_CAP) {
@@ -130,6 +130,7 @@ static void rescan_marked(mh_heap *h)
 {
     rescan_range(h, 0, h->eden_top);
     rescan_range(h, from_base(h), from_base(h) + h->from_top);
+    rescan_range(h, to_base(h), to_base(h) + h->to_top);
     for (uint32_t r = h->young_regions; r < h->nregions; r++) {
         uint8_t s = h->regions[r].state;
         if (s == REGION_OLD || s == REGION_HUMONGOUS_START)

@@ -80,13 +80,15 @@ static void walk_space(verifier *v, const char *space, uint64_t start, uint64_t 
         uint64_t size = obj_size(o);
         if (!check_slots) {
             const char *bad = NULL;
-            if (!obj_header_sane(o))
-                bad = "is not a valid header (magic or slot count wrong)";
-            else if (obj_is_forwarded(o))
+            if (obj_is_forwarded(o))
                 bad = "is still marked forwarded after a collection";
+            else if (!obj_header_sane(o))
+                bad = "is not a valid header (magic wrong)";
             else if (size > end - off)
                 bad = "claims a size running past the space's top";
-            else if (!(o->meta & OBJ_HUMONGOUS) && size > h->region_size / 2)
+            else if (obj_is_self_forwarded(o))
+                bad = "is still marked forwarded to itself after a collection";
+            else if (!obj_is_humongous(o) && size > h->region_size / 2)
                 bad = "is larger than half a region but not humongous";
             if (bad) {
                 problem(v, "the object at offset %llu in %s %s", (unsigned long long)off, space, bad);
@@ -109,7 +111,7 @@ static void check_humongous(verifier *v, uint32_t r)
 {
     mh_heap *h = v->h;
     mh_object *o = heap_addr(h, region_base(h, r));
-    if (!obj_header_sane(o) || !(o->meta & OBJ_HUMONGOUS)) {
+    if (!obj_header_sane(o) || !obj_is_humongous(o)) {
         problem(v, "region %u starts a humongous object but holds no humongous header", r);
         return;
     }
@@ -130,6 +132,8 @@ static void walk_all(verifier *v, bool check_slots)
     mh_heap *h = v->h;
     walk_space(v, "eden", 0, h->eden_top, check_slots);
     walk_space(v, "the from-survivor", from_base(h), from_base(h) + h->from_top, check_slots);
+    /* the to-survivor holds objects only between a failed promotion and the full collection */
+    walk_space(v, "the to-survivor", to_base(h), to_base(h) + h->to_top, check_slots);
     for (uint32_t r = h->young_regions; r < h->nregions; r++) {
         const mh_region *reg = &h->regions[r];
         uint64_t base = region_base(h, r);
@@ -147,9 +151,9 @@ static void walk_all(verifier *v, bool check_slots)
 static void check_geometry(verifier *v)
 {
     mh_heap *h = v->h;
-    if (h->eden_top > h->eden_end || h->from_top > h->survivor_size || h->to_top != 0)
+    if (h->eden_top > h->eden_end || h->from_top > h->survivor_size || h->to_top > h->survivor_size)
         problem(v, "young tops are inconsistent: eden %llu of %llu, from-survivor %llu of %llu, "
-                   "to-survivor %llu (must be 0)", (unsigned long long)h->eden_top,
+                   "to-survivor %llu", (unsigned long long)h->eden_top,
                 (unsigned long long)h->eden_end, (unsigned long long)h->from_top,
                 (unsigned long long)h->survivor_size, (unsigned long long)h->to_top);
     uint64_t used = 0;

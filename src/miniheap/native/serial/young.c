@@ -2,137 +2,222 @@
  * young.c: the young collection, a Cheney copying collection of eden and
  * the from-survivor into the to-survivor and the old generation.
  *
- * Roots are the handles and the dirty cards of the old generation. The
- * to-survivor is its own Cheney queue (scan pointer chasing the allocation
- * top); promoted objects are queued the same way through the list of old
- * regions they were copied into. Forwarding addresses live in the from-space
- * headers, which nobody reads once the collection ends.
+ * Roots are the handles, the mutators' shadow stacks and the dirty cards of
+ * the old generation. The to-survivor is its own Cheney queue (scan pointer
+ * chasing the allocation top); promoted objects are queued the same way
+ * through the list of old regions they were copied into. Forwarding
+ * addresses live in the from-space headers, which nobody reads once the
+ * collection ends.
  *
- * Before anything is copied, the promotion guarantee takes and commits
- * enough old regions for the worst case (every young byte promoted): copying
- * can then never fail half-way. If they cannot be had, a full collection
- * runs instead.
+ * Whether to try at all is HotSpot Serial's rule (promotion.c): a young
+ * collection is attempted when old can take the padded average of what
+ * young collections promote, or all of young. Old regions are then taken
+ * one by one as copies need them. If old runs out anyway (or the embedder
+ * refuses a commit), promotion fails: an object that cannot be copied is
+ * forwarded to itself and stays where it is, its slots are scanned like any
+ * copy's, the collection finishes, and a full collection follows (JDK 17 logs
+ * "Promotion failed", then "Pause Full"). Until that full collection, young
+ * holds live objects in eden, the from-survivor and the to-survivor at once.
+ *
+ * The copy loop keeps everything it updates per object (the to-space and
+ * promotion bump pointers, the counters) in a struct on the stack, written
+ * back to the heap record once at the end: stores through pointers into the
+ * heap record would alias the objects being copied (the compiler must assume
+ * any uint64_t store may change them) and be reloaded after every copy.
  */
 #include "internal.h"
 #include "poison.h"
 #include "barrier.h"
 #include "card.h"
-#include "bump.h"
+#include "mark.h"
+#include "promotion.h"
 
-int full_phases(mh_heap *h);
+typedef struct copier {
+    mh_heap *h;
+    uint8_t *walk;            /* address of heap offset 0 in the view the collector reads */
+    uint64_t good_base;       /* good reference = good_base + offset */
+    uint64_t ref_sub, ref_mask; /* offset = (ref - ref_sub) & ref_mask, for any colour */
+    uint64_t eden_end, from_lo, survivor_size;
+    uint64_t to_lo, to_top, to_end;           /* the to-survivor: [to_lo, to_top) used */
+    int32_t promo;                            /* old region receiving copies, or -1 */
+    uint64_t promo_top, promo_end;            /* its used part ends at promo_top */
+    unsigned threshold;
+    bool failed;                              /* a promotion failed: objects forwarded to themselves */
+    uint64_t objects, bytes, promoted, overflow, max_size, failed_objects, failed_bytes;
+    uint64_t by_age[16];
+} copier;
 
-static inline bool in_from_space(const mh_heap *h, uint64_t offset)
+static inline mh_object *at(const copier *c, uint64_t offset) { return (mh_object *)(c->walk + offset); }
+static inline uint64_t offset_of(const copier *c, mh_ref r) { return (r - c->ref_sub) & c->ref_mask; }
+
+static inline bool in_from_space(const copier *c, uint64_t offset)
 {
-    return offset < h->eden_end || offset - from_base(h) < h->survivor_size;
+    return offset < c->eden_end || offset - c->from_lo < c->survivor_size;
 }
 
-/* Promotion: bump in the current promotion region; old_bump takes the next
- * reserved region when it is full. */
-static inline uint64_t promote_bump(mh_heap *h, uint64_t size)
+/* The current promotion region is full: hand it back to the heap record and take the next.
+ * Returns false when old has no region left to give (or its commit was refused). */
+static bool __attribute__((noinline)) promo_next(copier *c)
 {
-    int32_t r = h->promo_region;
-    if (MH_LIKELY(r >= 0 && h->regions[r].top + size <= h->region_size))
-        return region_bump(h, r, size);
-    return old_bump(h, size);
+    mh_heap *h = c->h;
+    if (c->promo >= 0) {
+        h->old_used += c->promo_top - (region_base(h, (uint32_t)c->promo) + h->regions[c->promo].top);
+        h->regions[c->promo].top = c->promo_top - region_base(h, (uint32_t)c->promo);
+    }
+    int32_t r = region_take(h);
+    if (r < 0)
+        return false;
+    c->promo = r;
+    c->promo_top = region_base(h, (uint32_t)r);
+    c->promo_end = c->promo_top + h->region_size;
+    h->scan_regions[h->nscan++] = r;
+    return true;
+}
+
+/* Where a promoted copy goes, or UINT64_MAX when old is full. */
+static inline uint64_t promote_bump(copier *c, uint64_t size)
+{
+    if (MH_UNLIKELY(c->promo_top + size > c->promo_end) && !promo_next(c))
+        return UINT64_MAX;
+    uint64_t to = c->promo_top;
+    c->promo_top += size;
+    bot_record(c->h, to, size);
+    space_unpoison(c->h, to, size);
+    return to;
+}
+
+/* HotSpot's handle_promotion_failure: the object stays, forwarded to itself,
+ * and is queued so that its slots are traced as a copy's would be. The mark
+ * stack is free during a young collection; if it cannot grow, the queue is
+ * rebuilt by walking young (drain_failed). */
+static mh_ref __attribute__((noinline, cold)) promotion_failed(copier *c, mh_object *o, mh_ref ref,
+                                                            uint64_t size)
+{
+    obj_self_forward(o);
+    c->failed = true;
+    c->failed_objects++;
+    c->failed_bytes += size;
+    mark_push(c->h, ref);
+    return c->good_base + offset_of(c, ref);
+}
+
+/* Copy a word-aligned object of `words` words (the header excluded), with a
+ * fixed-width move for the small sizes that make up most of a heap, and
+ * prefetch the referents of its slots: the scan reaches this copy after
+ * everything queued before it, so they have time to arrive. */
+static inline __attribute__((always_inline)) void copy_body(uint64_t *dst, const uint64_t *src,
+                                                           uint64_t words, uint32_t nrefs)
+{
+    switch (words) {
+    case 8: dst[7] = src[7]; /* fall through */
+    case 7: dst[6] = src[6]; /* fall through */
+    case 6: dst[5] = src[5]; /* fall through */
+    case 5: dst[4] = src[4]; /* fall through */
+    case 4: dst[3] = src[3]; /* fall through */
+    case 3: dst[2] = src[2]; /* fall through */
+    case 2: dst[1] = src[1]; /* fall through */
+    case 1: dst[0] = src[0]; /* fall through */
+    case 0: break;
+    default: memcpy(dst, src, words << 3);
+    }
+    uint32_t n = nrefs < 4 ? nrefs : 4;
+    for (uint32_t i = 0; i < n; i++)
+        if (src[i])
+            __builtin_prefetch((const void *)(uintptr_t)src[i], 0, 3);
 }
 
 /* Copy a from-space object (or find its copy). The header is read once: the
- * copy's header and the forwarding header are computed from it, not re-read
- * (re-reading what a wide memcpy store just wrote stalls on store
- * forwarding). Small objects are copied word by word, and the referents of
- * the slots are prefetched: the scan reaches this copy after everything
- * already queued, so they have time to arrive. */
-static inline __attribute__((always_inline)) mh_ref young_copy(mh_heap *h, mh_ref ref)
+ * copy's header and the forwarding word are computed from it, not re-read
+ * (re-reading what a wide store just wrote stalls on store forwarding). */
+static inline __attribute__((always_inline)) mh_ref young_copy(copier *c, mh_ref ref)
 {
     mh_object *o = ref_addr(ref);
-    uint64_t meta = o->meta;
-    if (meta & OBJ_FORWARDED)
-        return ref_good(&h->views, (meta >> 16) << 3);
-    uint64_t shape = o->shape;
-    uint32_t nrefs = (uint32_t)shape;
-    uint64_t size = obj_size_for(nrefs, (uint32_t)(shape >> 32));
-    unsigned age = (unsigned)(meta & OBJ_AGE_MASK);
-    unsigned new_age = age + 1 > OBJ_MAX_AGE ? OBJ_MAX_AGE : age + 1;
+    uint64_t w = obj_header(o);
+    if (hdr_is_forwarded(w))
+        return c->good_base + hdr_forwardee(w);
+    if (MH_UNLIKELY(hdr_is_self_forwarded(w)))
+        return c->good_base + offset_of(c, ref);
+    uint64_t size = hdr_size(w);
+    uint64_t older = hdr_older(w);
     uint64_t to;
-    if (age < h->tenuring_threshold && size <= h->survivor_size - h->to_top) {
-        to = to_base(h) + h->to_top;
-        h->to_top += size;
-        space_unpoison(h, to, size);
-        h->ev.bytes_by_age[new_age] += size;
-        if (size > h->young_max_size)
-            h->young_max_size = size;
+    if (MH_LIKELY(hdr_age(w) < c->threshold && size <= c->to_end - c->to_top)) {
+        to = c->to_top;
+        c->to_top += size;
+        space_unpoison(c->h, to, size);
+        c->by_age[hdr_age(older)] += size;
+        if (size > c->max_size)
+            c->max_size = size;
     } else {
-        if (age < h->tenuring_threshold)
-            h->ev.survivor_overflow_bytes += size;
-        /* cannot fail: the promotion guarantee reserved room for all of young */
-        to = promote_bump(h, size);
-        h->ev.bytes_promoted += size;
+        if (hdr_age(w) < c->threshold)
+            c->overflow += size;
+        to = promote_bump(c, size);
+        if (MH_UNLIKELY(to == UINT64_MAX))
+            return promotion_failed(c, o, ref, size);
+        c->promoted += size;
     }
-    mh_object *copy = heap_addr(h, to);
-    copy->shape = shape;
-    copy->meta = (meta & ~OBJ_AGE_MASK) | new_age;
-    const uint64_t *src = (const uint64_t *)(o + 1);
-    uint64_t *dst = (uint64_t *)(copy + 1);
-    uint64_t words = (size - OBJ_HEADER_BYTES) >> 3;
-    if (words <= 8) {
-        for (uint64_t i = 0; i < words; i++) {
-            __asm__("" : "+r"(i)); /* a loop of word moves, not a call to memcpy */
-            uint64_t w = src[i];
-            dst[i] = w;
-            if (i < nrefs && w)
-                __builtin_prefetch(ref_addr(w), 0, 3);
-        }
-    } else {
-        memcpy(dst, src, words << 3);
-        for (uint32_t i = 0; i < nrefs && i < 8; i++)
-            if (src[i])
-                __builtin_prefetch(ref_addr(src[i]), 0, 3);
-    }
-    o->meta = (meta & 0xffffull) | OBJ_FORWARDED | ((to >> 3) << 16); /* obj_forward_to */
-    h->ev.objects_copied++;
-    h->ev.bytes_copied += size;
-    return ref_good(&h->views, to);
+    mh_object *copy = at(c, to);
+    copy->header = older;
+    copy_body((uint64_t *)(copy + 1), (const uint64_t *)(o + 1), (size >> 3) - 1, hdr_nrefs(w));
+    obj_forward_to(o, to);
+    c->objects++;
+    c->bytes += size;
+    return c->good_base + to;
 }
 
 /* Copy the referent of a slot if it is in from-space; true if it is young afterwards. */
-static inline bool young_trace(mh_heap *h, mh_ref *slot, mh_ref v)
+static inline __attribute__((always_inline)) bool young_trace(copier *c, mh_ref *slot, mh_ref v)
 {
     if (!v)
         return false;
-    uint64_t offset = ref_offset(&h->views, v);
-    if (in_from_space(h, offset)) {
-        v = young_copy(h, v);
+    uint64_t offset = offset_of(c, v);
+    if (in_from_space(c, offset)) {
+        v = young_copy(c, v);
         *slot = v;
-        offset = ref_offset(&h->views, v);
+        offset = v - c->good_base;
     }
-    return is_young(h, offset);
+    return offset < c->h->young_end;
 }
 
-static bool card_slot(mh_heap *h, mh_ref *slot)
+static bool card_slot(void *ctx, mh_ref *slot)
 {
+    copier *c = ctx;
     /* old-to-old references may be stale in coloured mode: heal them in passing */
-    return young_trace(h, slot, load_barrier_internal(h, slot));
+    return young_trace(c, slot, load_barrier_internal(c->h, slot));
 }
 
-static uint64_t scan_object(mh_heap *h, uint64_t offset, bool old)
+/* Trace the slots of the object at offset; returns its size. Slots of an old
+ * object still referring to young afterwards keep its card dirty. */
+static inline __attribute__((always_inline)) uint64_t scan_object(copier *c, uint64_t offset, bool old)
 {
-    mh_object *o = heap_addr(h, offset);
+    mh_object *o = at(c, offset);
+    uint64_t w = obj_header(o);
     mh_ref *slots = obj_slots(o);
-    for (uint32_t i = 0, n = obj_nrefs(o); i < n; i++)
-        if (young_trace(h, &slots[i], slots[i]) && old)
-            card_dirty(h, offset + obj_slot_offset(i));
-    return obj_size(o);
+    for (uint32_t i = 0, n = hdr_nrefs(w); i < n; i++)
+        if (young_trace(c, &slots[i], slots[i]) && old)
+            card_dirty(c->h, offset + obj_slot_offset(i));
+    return hdr_size(w);
 }
 
-static bool scan_promoted(mh_heap *h)
+/* Where the objects promoted into region r end: the copier's bump pointer for
+ * the current promotion region, the region's top for the regions filled before. */
+static inline uint64_t promoted_top(const copier *c, int32_t r)
 {
+    return r == c->promo ? c->promo_top : region_base(c->h, (uint32_t)r) + c->h->regions[r].top;
+}
+
+/* Scan what has been promoted since the last call; true if anything was. */
+static bool scan_promoted(copier *c)
+{
+    mh_heap *h = c->h;
     bool progress = false;
     while (h->scan_index < h->nscan) {
-        uint32_t r = (uint32_t)h->scan_regions[h->scan_index];
+        int32_t r = h->scan_regions[h->scan_index];
         if (h->scan_offset == UINT64_MAX)
-            h->scan_offset = region_base(h, r);
-        if (h->scan_offset < region_base(h, r) + h->regions[r].top) {
-            h->scan_offset += scan_object(h, h->scan_offset, true);
+            h->scan_offset = region_base(h, (uint32_t)r);
+        if (h->scan_offset < promoted_top(c, r)) {
+            do
+                h->scan_offset += scan_object(c, h->scan_offset, true);
+            while (h->scan_offset < promoted_top(c, r));
             progress = true;
         } else if (h->scan_index + 1 < h->nscan) {
             h->scan_index++;
@@ -144,69 +229,182 @@ static bool scan_promoted(mh_heap *h)
     return progress;
 }
 
-static void cheney_scan(mh_heap *h)
+/* Objects that could not be promoted were queued on the mark stack; an
+ * overflowed stack is rebuilt from the self-forwarded objects of young
+ * (scanning one twice is harmless: its referents are forwarded by then). */
+static void walk_self_forwarded(copier *c, uint64_t start, uint64_t end);
+
+static bool drain_failed(copier *c)
 {
-    uint64_t scan = 0;
-    bool progress = true;
-    while (progress) {
-        progress = false;
-        while (scan < h->to_top) {
-            scan += scan_object(h, to_base(h) + scan, false);
+    mh_heap *h = c->h;
+    bool progress = false;
+    for (;;) {
+        while (h->mark_top > 0) {
+            scan_object(c, offset_of(c, h->mark_stack[--h->mark_top]), false);
             progress = true;
         }
-        progress |= scan_promoted(h);
+        if (!h->mark_overflow)
+            return progress;
+        h->mark_overflow = false;
+        walk_self_forwarded(c, 0, h->eden_top);
+        walk_self_forwarded(c, c->from_lo, c->from_lo + h->from_top);
     }
 }
 
-static void young_phases(mh_heap *h)
+/* The size of an object in from-space after (part of) a young collection:
+ * a forwarded header has given its shape to the copy. */
+static inline uint64_t from_size(const copier *c, const mh_object *o)
+{
+    uint64_t w = obj_header(o);
+    return hdr_is_forwarded(w) ? obj_size(at(c, hdr_forwardee(w))) : hdr_size(w);
+}
+
+static void walk_self_forwarded(copier *c, uint64_t start, uint64_t end)
+{
+    for (uint64_t off = start; off < end;) {
+        mh_object *o = at(c, off);
+        uint64_t size = from_size(c, o);
+        if (obj_is_self_forwarded(o))
+            scan_object(c, off, false);
+        off += size;
+    }
+}
+
+static void cheney_scan(copier *c)
+{
+    uint64_t scan = c->to_lo;
+    bool progress = true;
+    while (progress) {
+        progress = false;
+        while (scan < c->to_top) {
+            scan += scan_object(c, scan, false);
+            progress = true;
+        }
+        progress |= scan_promoted(c);
+        if (MH_UNLIKELY(c->failed))
+            progress |= drain_failed(c);
+    }
+}
+
+/* After a failed promotion, from-space stays in use: forwarded objects become
+ * fillers (their copies live on), objects forwarded to themselves become
+ * ordinary objects again, and everything else there is dead and becomes a
+ * filler too, so eden and the from-survivor hold only live objects and
+ * parsable gaps (HotSpot's remove_forwarding_pointers). */
+static void unforward_range(copier *c, uint64_t start, uint64_t end)
+{
+    for (uint64_t off = start; off < end;) {
+        mh_object *o = at(c, off);
+        uint64_t size = from_size(c, o);
+        if (obj_is_self_forwarded(o))
+            obj_clear_self_forward(o);
+        else
+            obj_make_filler(o, size);
+        off += size;
+    }
+}
+
+/* Returns true if a promotion failed. */
+static bool young_phases(mh_heap *h)
 {
     mh_gc_event *ev = &h->ev;
-    h->to_top = 0;
-    h->young_max_size = 0;
+    copier c = {
+        .h = h,
+        .walk = heap_addr(h, 0),
+        .good_base = ref_good(&h->views, 0),
+        .ref_sub = h->views.colored ? 0 : h->views.base[0],
+        .ref_mask = h->views.colored ? h->views.offset_mask : UINT64_MAX,
+        .eden_end = h->eden_end,
+        .from_lo = from_base(h),
+        .survivor_size = h->survivor_size,
+        .to_lo = to_base(h),
+        .to_top = to_base(h),
+        .to_end = to_base(h) + h->survivor_size,
+        .promo = h->promo_region,
+        .threshold = h->tenuring_threshold,
+    };
+    uint64_t max_before = h->young_max_size;
     h->nscan = h->scan_index = 0;
     h->scan_offset = UINT64_MAX;
-    if (h->promo_region >= 0) {
-        h->scan_regions[h->nscan++] = h->promo_region;
-        h->scan_offset = region_base(h, (uint32_t)h->promo_region) + h->regions[h->promo_region].top;
+    h->mark_top = 0;
+    h->mark_overflow = false;
+    if (c.promo >= 0) {
+        c.promo_top = region_base(h, (uint32_t)c.promo) + h->regions[c.promo].top;
+        c.promo_end = region_base(h, (uint32_t)c.promo) + h->region_size;
+        h->scan_regions[h->nscan++] = c.promo;
+        h->scan_offset = c.promo_top;
     }
 
     uint64_t t = clock_ns();
     for (uint32_t i = 0; i < h->handle_hwm; i++)
         if (handle_live(h, i))
-            young_trace(h, &h->handles[i], h->handles[i]);
+            young_trace(&c, &h->handles[i], h->handles[i]);
     ev->ns_roots = clock_ns() - t;
 
     t = clock_ns();
-    ev->cards_scanned = cards_scan_dirty(h, card_slot);
+    ev->cards_scanned = cards_scan_dirty(h, card_slot, &c);
     ev->ns_cards = clock_ns() - t;
 
     t = clock_ns();
-    cheney_scan(h);
+    cheney_scan(&c);
     ev->ns_evacuate = clock_ns() - t;
 
+    /* the copier's state back into the heap record, once */
+    if (c.promo >= 0) {
+        h->old_used += c.promo_top - (region_base(h, (uint32_t)c.promo) + h->regions[c.promo].top);
+        h->regions[c.promo].top = c.promo_top - region_base(h, (uint32_t)c.promo);
+    }
+    h->promo_region = c.promo;
+    ev->objects_copied = c.objects;
+    ev->bytes_copied = c.bytes;
+    ev->bytes_promoted = c.promoted;
+    ev->survivor_overflow_bytes = c.overflow;
+    ev->promotion_failed_objects = c.failed_objects;
+    ev->promotion_failed_bytes = c.failed_bytes;
+    memcpy(ev->bytes_by_age, c.by_age, sizeof c.by_age);
+    h->young_max_size = c.max_size;
+
+    if (c.failed) {
+        /* young keeps its three spaces until the full collection that follows */
+        unforward_range(&c, 0, h->eden_top);
+        unforward_range(&c, c.from_lo, c.from_lo + h->from_top);
+        h->to_top = c.to_top - c.to_lo;
+        /* the objects left in eden and the from-survivor count too */
+        if (h->young_max_size < max_before)
+            h->young_max_size = max_before;
+        return true;
+    }
     h->from = !h->from;
-    h->from_top = h->to_top;
+    h->from_top = c.to_top - c.to_lo;
     h->to_top = 0;
     h->eden_top = 0;
     /* eden and the old from-space are dead now: a read of either is a stale read */
     space_poison(h, 0, h->eden_end);
     space_poison(h, to_base(h), h->survivor_size);
-    regions_release_reserved(h);
+    return false;
 }
 
 int collect_young(mh_heap *h, int cause)
 {
+    /* HotSpot's incremental_collection_will_fail: the last collection left
+     * young in a state a young collection cannot handle, so go straight to a
+     * full one (JDK 17 logs only the "Pause Full") */
+    if (h->young_unsafe)
+        return collect_full(h, cause);
     uint64_t t0 = gc_begin(h, MH_GC_YOUNG, cause);
-    uint32_t need = regions_needed(h->eden_top + h->from_top, h->young_max_size, h->region_size);
-    if (need > h->free_regions || regions_reserve(h, need) < need) {
-        regions_release_reserved(h);
-        h->ev.kind = MH_GC_FULL;
-        h->ev.cause = MH_CAUSE_PROMOTION_GUARANTEE;
-        int rc = full_phases(h);
+    if (!promotion_attempt_is_safe(h, &h->ev)) {
+        /* JDK 17 logs an empty "Pause Young", then the "Pause Full" */
+        h->ev.young_skipped = 1;
         gc_end(h, t0);
-        return rc == 0 ? 0 : MH_ERROR;
+        h->young_unsafe = true;
+        return collect_full(h, cause);
     }
-    young_phases(h);
+    bool failed = young_phases(h);
+    promotion_sample(h, h->ev.bytes_promoted);
     gc_end(h, t0);
+    if (failed) {
+        h->young_unsafe = true;
+        return collect_full(h, cause);
+    }
     return 0;
 }
