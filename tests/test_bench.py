@@ -11,19 +11,22 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "src", "miniheap", "bench", "peers")
 NAMES = ("gcbench-native", "gcbench-python", "copy", "backends")
 
 
-def _run_bench(*args, timeout=600):
-    env = dict(os.environ, MINIHEAP_ROOT=ROOT)
+def _run_bench(*args, timeout=600, cwd=None):
+    # From a folder that is not the checkout: the peers are package data, found through the package.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run([sys.executable, "-m", "miniheap", "bench", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=env)
+                          timeout=timeout, cwd=cwd or "/", env=env)
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bench") / "bench.json"
-    done = _run_bench("--quick", "--json", str(path))
+    folder = tmp_path_factory.mktemp("bench")
+    path = folder / "bench.json"
+    done = _run_bench("--quick", "--json", str(path), cwd=folder)
     with open(path) as f:
         document = json.load(f)
     return done, document
@@ -95,6 +98,17 @@ def test_gcbench_native_figures_are_sane(quick_run):
             assert _median(s, "pauses") >= 1 and _median(s, "time_ms") > 0
         else:
             assert "java" in s["unavailable"]
+
+
+def test_peers_are_package_data():
+    """What `pip install .` ships: the Java source beside the Python peer, both inside the package."""
+    from importlib import resources
+
+    peers = resources.files("miniheap.bench.peers")
+    assert "class GCBench" in peers.joinpath("GCBench.java").read_text()
+    assert "def run(" in peers.joinpath("gcbench_cpython.py").read_text()
+    with open(os.path.join(ROOT, "pyproject.toml")) as f:
+        assert '"bench/peers/*.java"' in f.read()
 
 
 def test_gcbench_python_and_cpython_peer_ran(quick_run):
@@ -228,7 +242,7 @@ def test_list_names_every_benchmark():
 # -- the peer programs check themselves -----------------------------------------------------------
 
 def _cpython_gcbench():
-    path = os.path.join(ROOT, "benchmarks", "python", "gcbench_cpython.py")
+    path = os.path.join(PEERS, "gcbench_cpython.py")
     spec = importlib.util.spec_from_file_location("gcbench_cpython_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -282,7 +296,7 @@ def test_cpython_gcbench_fails_when_the_array_is_wrong(monkeypatch):
 
 @pytest.mark.skipif(not (shutil.which("java") and shutil.which("javac")), reason="no JDK (java/javac) on PATH")
 def test_java_gcbench_compiles_runs_and_checks(tmp_path):
-    source = os.path.join(ROOT, "benchmarks", "java", "GCBench.java")
+    source = os.path.join(PEERS, "GCBench.java")
     subprocess.run(["javac", "-d", str(tmp_path), source], check=True, timeout=120)
     done = subprocess.run(["java", "-Xmx64m", "-cp", str(tmp_path), "GCBench", "2", "10", "8", "1000", "4", "8"],
                           capture_output=True, text=True, timeout=120)
@@ -295,7 +309,7 @@ def test_java_gcbench_compiles_runs_and_checks(tmp_path):
 
 @pytest.mark.skipif(not (shutil.which("java") and shutil.which("javac")), reason="no JDK (java/javac) on PATH")
 def test_java_gcbench_refuses_bad_arguments(tmp_path):
-    source = os.path.join(ROOT, "benchmarks", "java", "GCBench.java")
+    source = os.path.join(PEERS, "GCBench.java")
     subprocess.run(["javac", "-d", str(tmp_path), source], check=True, timeout=120)
     done = subprocess.run(["java", "-cp", str(tmp_path), "GCBench", "1", "10"], capture_output=True, text=True,
                           timeout=60)

@@ -7,7 +7,6 @@ with the min and max of the runs, and the JSON keeps every sample. Peers are mea
 invocation, interleaved run by run with miniheap, so their ratios hold on a noisy machine.
 """
 import math
-import os
 import statistics
 import time
 
@@ -206,16 +205,6 @@ def close_heap(heap):
     close = getattr(heap, "close", None)
     if close is not None:
         close()
-
-
-def project_root():
-    """The checkout holding benchmarks/ (the package is installed editable from src/)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for candidate in (os.environ.get("MINIHEAP_ROOT"), os.path.join(here, "..", "..", ".."), os.getcwd()):
-        if candidate and os.path.isdir(os.path.join(candidate, "benchmarks")):
-            return os.path.abspath(candidate)
-    raise Unavailable("cannot find the benchmarks/ folder of the miniheap checkout "
-                      "(run from the checkout, or set MINIHEAP_ROOT)")
 
 
 class Clock:

@@ -1,5 +1,5 @@
 """gcbench-native: GCBench with the C mutator (native/bench/gcbench.c) beside the JDK's SerialGC and
-ParallelGC running benchmarks/java/GCBench.java, on 64 MiB heaps.
+ParallelGC running GCBench.java (miniheap/bench/peers/), on 64 MiB heaps.
 
 The miniheap heap is built through the Python ``Heap`` (real backend, real views), sized like the
 JDK's serial collector with ``-Xmx64m``: a 20 MiB young generation of 2 MiB regions with survivor

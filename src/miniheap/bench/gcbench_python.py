@@ -1,18 +1,16 @@
 """gcbench-python: GCBench with the mutator in Python through the public API (``heap.alloc``,
 ``ref[i] = other``, ``ref[i]``), beside the same benchmark on plain CPython objects
-(benchmarks/python/gcbench_cpython.py) run in this process.
+(miniheap/bench/peers/gcbench_cpython.py) run in this process.
 
 Both versions make the same checks (tree sizes, array values); a failed check fails the benchmark.
 The miniheap heap is the one gcbench-native uses (64 MiB, 20 MiB young).
 """
 import array
 import gc
-import importlib.util
-import os
 import time
 
 from .common import (BenchFailed, Clock, Metric, Result, Target, Unavailable, close_heap, heap_class,
-                     open_heap, pause_figures, project_root, ratio)
+                     open_heap, pause_figures, ratio)
 from .gcbench_native import CLASSIC, HEAP, NODE_BYTES, QUICK
 
 NAME = "gcbench-python"
@@ -118,13 +116,10 @@ def gcbench(heap, stretch_depth, long_lived_depth, array_size, min_depth, max_de
 
 
 def load_cpython_peer():
-    path = os.path.join(project_root(), "benchmarks", "python", "gcbench_cpython.py")
-    if not os.path.exists(path):
-        raise Unavailable(f"{path} is missing")
-    spec = importlib.util.spec_from_file_location("gcbench_cpython", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The CPython peer, a module of the package (so the bench works from any folder)."""
+    from .peers import gcbench_cpython
+
+    return gcbench_cpython
 
 
 def run_miniheap(params):

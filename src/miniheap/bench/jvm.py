@@ -1,4 +1,5 @@
-"""The JDK peer of gcbench-native: benchmarks/java/GCBench.java, compiled at bench time, run with a
+"""The JDK peer of gcbench-native: GCBench.java (package data in miniheap/bench/peers/), compiled at
+bench time, run with a
 given collector and ``-Xlog:gc``, its pauses read from the log.
 
 Pauses come from ``miniheap.gclog.parse_jvm_log`` when that module exists and gives pause times;
@@ -13,7 +14,9 @@ import shutil
 import subprocess
 import tempfile
 
-from .common import BenchFailed, Unavailable, pause_figures, project_root
+from importlib import resources
+
+from .common import BenchFailed, Unavailable, pause_figures
 
 PAUSE_RE = re.compile(r"GC\((?P<id>\d+)\) Pause (?P<kind>Young|Full|Remark|Cleanup|Initial Mark|Mark Start|"
                       r"Mark End|Relocate Start)\b.*?(?P<ms>\d+(?:\.\d+)?)ms\s*$")
@@ -72,10 +75,16 @@ class JavaGCBench:
         if not self.java or not self.javac:
             missing = " and ".join(n for n, p in (("java", self.java), ("javac", self.javac)) if not p)
             raise Unavailable(f"{missing} not found on PATH: install a JDK (e.g. apt-get install openjdk-17-jdk-headless)")
-        self.source = os.path.join(project_root(), "benchmarks", "java", "GCBench.java")
-        if not os.path.exists(self.source):
-            raise Unavailable(f"{self.source} is missing")
         self.dir = tempfile.mkdtemp(prefix="miniheap-gcbench-java-")
+        # the source is package data: copied out, so it compiles from a wheel or a zip alike
+        self.source = os.path.join(self.dir, "GCBench.java")
+        try:
+            text = resources.files("miniheap.bench.peers").joinpath("GCBench.java").read_text()
+        except (FileNotFoundError, ModuleNotFoundError) as e:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise Unavailable(f"the Java peer is not installed with the package ({e}); reinstall miniheap") from None
+        with open(self.source, "w") as f:
+            f.write(text)
         done = subprocess.run([self.javac, "-d", self.dir, self.source], capture_output=True, text=True,
                               timeout=120)
         if done.returncode != 0:

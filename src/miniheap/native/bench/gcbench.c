@@ -1,7 +1,7 @@
 /*
  * gcbench.c: Hans Boehm's GCBench as a C embedder of miniheap, written against the handle API.
  *
- * The workload (see benchmarks/java/GCBench.java, its peer on the JVM):
+ * The workload (see miniheap/bench/peers/GCBench.java, its peer on the JVM):
  *   1. build a complete binary tree of depth stretch_depth and drop it;
  *   2. build a long-lived tree of depth long_lived_depth top-down, and a long-lived array of
  *      array_size doubles, half of them 1/i;

@@ -14,7 +14,7 @@ and cycle collector do the work that miniheap's copying collector does in the ot
 It checks its own results (node counts of the stretch tree, the long-lived tree, the last tree of each
 depth in both directions, and the array values) and raises :class:`GCBenchFailed` on a mismatch.
 
-Run alone: ``python benchmarks/python/gcbench_cpython.py [--quick]``.
+Run alone: ``python -m miniheap.bench.peers.gcbench_cpython [--quick]``.
 """
 import array
 import sys
