@@ -2,8 +2,13 @@
 
 The fixtures in tests/data are real JDK 17 output, made with SerialGcFixture.java
 (the commands are at the top of that file):
-  serialgc-jdk17.log         -Xlog:gc
-  serialgc-jdk17-gcstar.log  -Xlog:gc*,gc+age=trace
+  serialgc-jdk17.log                 -Xlog:gc
+  serialgc-jdk17-gcstar.log          -Xlog:gc*,gc+age=trace
+  serialgc-jdk17-star.log            -Xlog:gc*
+  serialgc-jdk17-star-debug.log.gz   -Xlog:gc*=debug
+  serialgc-jdk17-star-trace.log.gz   -Xlog:gc*=trace
+The shape of every line miniheap prints is compared with the JDK's lines of the same level and tags
+(tests/logshape.py says what a shape keeps), and a GC-log parser from PyPI reads our log.
 """
 
 import io
@@ -60,7 +65,7 @@ def full_event(**overrides):
 
 def log_lines(level, *events, at=0.052, config=None):
     out, clock = io.StringIO(), FakeClock(at)
-    log = GCLog(level, out, start=0.0, clock=clock)
+    log = GCLog(level, out, start=0.0, clock=clock, max_tenuring_threshold=15)
     if config is not None:
         log.log_start(config)
     for event in events:
@@ -106,10 +111,11 @@ def test_skipped_young_collection_is_an_empty_pause():
     # so the young collection is not attempted: a start line and the pause line, then a full pause.
     skipped = young_event(young_skipped=1, promotion_available=1_000_000, promotion_average=3_000_000,
                           used_after=12 * MIB + 345 * KIB, eden_after=12 * MIB, ns_total=22_000)
-    lines = log_lines("gc*", skipped)
+    lines = log_lines("gc*=trace", skipped)
     assert [line.split("] ", 1)[1] for line in lines if "[info" in line] == [
         "GC(0) Pause Young (Allocation Failure)", "GC(0) Pause Young (Allocation Failure) 12M->12M(64M) 0.022ms"]
-    assert any("promo attempt is not safe: available(1000000) < av_promo(3000000)" in line for line in lines)
+    assert any("[trace][gc" in line and "promo attempt is not safe: available(1000000) < av_promo(3000000)" in line
+               for line in lines)  # at trace, as JDK 17 prints it
 
 
 def test_fixture_shows_system_gc_and_promotion_failure_causes():
@@ -122,9 +128,9 @@ def test_megabytes_truncate_like_the_jdk():
     assert "1M->0M(61M)" in line
 
 
-def test_heap_creation_line():
+def test_heap_creation_line_names_the_collector_as_the_jdk_does():
     lines = log_lines("gc", config=HeapConfig(), at=0.001)
-    assert lines == ["[0.001s][info][gc] Using Miniheap Copying (backend memfd, mapping none)"]
+    assert lines == ["[0.001s][info][gc] Using Serial"]
 
 
 def test_off_writes_nothing():
@@ -132,49 +138,76 @@ def test_off_writes_nothing():
 
 
 def test_unknown_level_is_refused():
-    with pytest.raises(ValueError, match="gc\\* for details"):
-        GCLog("debug", io.StringIO())
+    for selector in ("debug", "gc+", "gc*=fine", "gc**"):
+        with pytest.raises(ValueError, match="gc\\* for details"):
+            GCLog(selector, io.StringIO())
+
+
+@pytest.mark.parametrize("selector, levels", [
+    ("gc", {"info"}), ("gc*", {"info"}), ("gc*=debug", {"info", "debug"}),
+    ("gc*=trace", {"info", "debug", "trace"}), ("gc=trace", {"info"}),
+])
+def test_selectors_print_the_levels_the_jdk_prints(selector, levels):
+    lines = log_lines(selector, young_event(), full_event(), config=HeapConfig())
+    seen = {re.match(r"\[[\d.]+s\]\[(\w+)", line)[1] for line in lines}
+    assert seen == levels, lines
+    tags = {re.match(r"\[[^]]*\]\[[^]]*\]\[([\w,]+)", line)[1] for line in lines}
+    assert (tags == {"gc"}) == (not selector.startswith("gc*")), tags
 
 
 # ------------------------------------------------------------------- gc* details
 
 
 def test_gc_star_young_lines():
-    lines = log_lines("gc*", young_event())
-    text = "\n".join(lines)
-    assert lines[0].startswith("[0.051s][info][gc,start] GC(0) Pause Young (Allocation Failure)")  # dated back by ns_total
-    assert "GC(0) DefNew: 12633K(14336K)->1500K(14336K) Eden: 12288K(12288K)->0K(12288K) From: 345K(2048K)->1500K(2048K)" in text
-    assert "GC(0) Tenured: 0K(49152K)->2400K(49152K)" in text
-    assert re.search(r"\[debug\]\[gc,age\s*\] GC\(0\) Age table with threshold 7 \(max threshold 15\)", text)
-    assert "GC(0) - age   1:    1000000 bytes,    1000000 total" in text
-    assert "GC(0) - age   2:     500000 bytes,    1500000 total" in text
-    assert "GC(0) Scan Cards: 0.020ms (17 dirty cards)" in text
-    assert "GC(0) Evacuate: 1.100ms (1234 objects, 3900K copied, 2400K promoted)" in text
-    assert "GC(0) Regions: 0 evacuated, 6 freed" in text
-    assert lines[-1].endswith("GC(0) Pause Young (Allocation Failure) 12M->3M(64M) 1.234ms")
-    assert "Good colour" not in text  # single-view heap: no colours
+    info = "\n".join(log_lines("gc*", young_event()))
+    assert info.splitlines()[0].startswith("[0.051s][info][gc,start] GC(0) Pause Young (Allocation Failure)")  # dated back by ns_total
+    assert "GC(0) DefNew: 12633K(14336K)->1500K(14336K) Eden: 12288K(12288K)->0K(12288K) From: 345K(2048K)->1500K(2048K)" in info
+    assert "GC(0) Tenured: 0K(49152K)->2400K(49152K)" in info
+    assert "debug" not in info and "age" not in info and "Roots" not in info  # -Xlog:gc* is info only
+    debug = "\n".join(log_lines("gc*=debug", young_event()))
+    assert re.search(r"\[debug\]\[gc,age\s*\] GC\(0\) Desired survivor size 2097152 bytes, new threshold 7 \(max threshold 15\)", debug)
+    assert "GC(0) Scan Cards 0.020ms" in debug and "GC(0) Evacuate 1.100ms" in debug and "GC(0) Roots 0.010ms" in debug
+    assert "Age table" not in debug
+    trace = "\n".join(log_lines("gc*=trace", young_event()))
+    assert re.search(r"\[trace\]\[gc,age\s*\] GC\(0\) Age table with threshold 7 \(max threshold 15\)", trace)
+    assert "GC(0) - age   1:    1000000 bytes,    1000000 total" in trace
+    assert "GC(0) - age   2:     500000 bytes,    1500000 total" in trace
+    assert trace.splitlines()[-1].endswith("GC(0) Pause Young (Allocation Failure) 12M->3M(64M) 1.234ms")
 
 
 def test_gc_star_full_lines():
     text = "\n".join(log_lines("gc*", full_event()))
-    assert "GC(2) Phase 1: Mark live objects 2.010ms" in text
+    # ns_mark already includes the roots: the C core times marking from before mark_roots.
+    assert "[info][gc,phases,start] GC(2) Phase 1: Mark live objects\n" in text
+    assert "GC(2) Phase 1: Mark live objects 2.000ms" in text
     assert "GC(2) Phase 2: Evacuate regions 2.500ms" in text
     assert "GC(2) Phase 3: Remap references 0.600ms" in text
-    assert "GC(2) Marked 17408K live of 40960K used" in text
-    assert "GC(2) Regions: 5 evacuated, 11 freed" in text
-    assert "GC(2) Good colour: Remapped" in text
-    assert "age   " not in text
+    assert "Roots" not in text and "age" not in text
+    debug = "\n".join(log_lines("gc*=debug", full_event()))
+    assert "[debug][gc,phases      ] GC(2) Roots 0.010ms" in debug
+    assert "Desired survivor" not in debug
 
 
-def test_gc_star_start_lines_list_the_configuration():
+def test_phase_lines_are_dated_where_the_phases_ran():
+    # The pause ends at the event's time; its phases are laid end to end from its start.
+    lines = log_lines("gc*=debug", dict(young_event(), time=1.0))
+    stamps = {re.sub(r"^\[[^]]*\]\[[^]]*\]\[[^]]*\] ", "", line): float(line[1:line.index("s]")]) for line in lines}
+    assert stamps["GC(0) Pause Young (Allocation Failure)"] == pytest.approx(0.999, abs=1e-3)  # 1.0 - 1.234 ms
+    assert stamps["GC(0) Evacuate 1.100ms"] == pytest.approx(0.99877 + 1.13e-3, abs=1e-3)
+    assert stamps["GC(0) Pause Young (Allocation Failure) 12M->3M(64M) 1.234ms"] == 1.0
+    assert list(stamps.values()) == sorted(stamps.values())
+
+
+def test_start_lines_list_the_configuration_as_gc_init_lines():
     out = io.StringIO()
-    views = [type("View", (), dict(name="marked0", start=1 << 42, length=64 * MIB))()]
-    GCLog("gc*", out, start=0.0, clock=FakeClock()).log_start(HeapConfig(mapping="colored"), views)
+    views = [type("View", (), dict(name="Marked0", start=1 << 42, length=64 * MIB))()]
+    GCLog("gc*", out, start=0.0, clock=FakeClock()).log_start(HeapConfig(mapping="colored", pretouch=True), views)
     text = out.getvalue()
-    assert "View marked0: 0x40000000000-0x40004000000 (64M)" in text
-    assert "Using Miniheap Copying (backend memfd, mapping colored)" in text
-    assert "[gc,init] Heap Max Capacity: 64M" in text
-    assert "Young Capacity: 16M (Eden 12M, 2 Survivors of 2M)" in text
+    assert text.splitlines()[0] == "[0.000s][info][gc] Using Serial"
+    assert "[gc,init] Heap View Marked0: 0x0000040000000000-0x0000040004000000 (64M)" in text
+    assert "[gc,init] Heap Mapping: colored" in text and "[gc,init] Heap Backend: memfd" in text
+    assert "[gc,init] Heap Max Capacity: 64M" in text and "[gc,init] Pre-touch: Enabled" in text
+    assert "[gc,init] Heap Region Size: 2M" in text
 
 
 def test_decoration_padding_reproduces_the_jdk_fixture_byte_for_byte():
@@ -182,7 +215,7 @@ def test_decoration_padding_reproduces_the_jdk_fixture_byte_for_byte():
     # unified logging pads each decoration to the widest seen so far, and so must we.
     decorated = re.compile(r"^\[([\d.]+)s\s*\]\[(\w+)\s*\]\[([\w,]+)\s*\] (.*)$")
     out = io.StringIO()
-    log = GCLog("gc*", out, start=0.0, clock=FakeClock())
+    log = GCLog("gc*=trace", out, start=0.0, clock=FakeClock())
     for line in SERIAL_STAR.splitlines():
         match = decorated.match(line)
         assert match, line
@@ -218,7 +251,7 @@ def test_parse_values_from_the_fixture():
 
 
 def test_miniheap_lines_parse_with_the_jdk_regex():
-    lines = log_lines("gc*", young_event(), full_event(), full_event(id=3, cause=0))
+    lines = log_lines("gc*=trace", young_event(), full_event(), full_event(id=3, cause=0))
     pauses = parse_jvm_log("\n".join(lines))
     assert [(p.id, p.kind, p.cause) for p in pauses] == [(0, "young", "Allocation Failure"), (2, "full", "System.gc()"), (3, "full", "Allocation Failure")]
     assert (pauses[0].before, pauses[0].after, pauses[0].capacity, pauses[0].ms) == (12 * MIB, 3 * MIB, 64 * MIB, 1.234)
@@ -241,7 +274,7 @@ def test_parse_other_jdk_collectors():
 
 def test_file_output_from_spec(tmp_path):
     path = tmp_path / "gc.log"
-    with GCLog.from_spec(f"gc*:file={path}", start=0.0, clock=FakeClock(0.5)) as log:
+    with GCLog.from_spec(f"gc*=debug:file={path}", start=0.0, clock=FakeClock(0.5)) as log:
         log.log_event(young_event())
     text = path.read_text()
     assert re.search(r"\]\[info \]\[gc\s+\] GC\(0\) Pause Young", text)  # padded after wider decorations
@@ -257,7 +290,7 @@ def test_off_with_a_path_creates_no_file(tmp_path):
 
 def test_from_config_uses_the_tenuring_threshold_as_max():
     out = io.StringIO()
-    log = GCLog.from_config(HeapConfig(gc_log="gc*", tenuring_threshold=4), start=0.0, stream=out, clock=FakeClock(1.0))
+    log = GCLog.from_config(HeapConfig(gc_log="gc*=debug", tenuring_threshold=4), start=0.0, stream=out, clock=FakeClock(1.0))
     log.log_event(young_event(tenuring_threshold=2))
     assert "threshold 2 (max threshold 4)" in out.getvalue()
 
@@ -268,7 +301,7 @@ def test_object_events_work_like_dicts():
 
     event = Event()
     event.__dict__.update(young_event())
-    assert log_lines("gc*", event) == log_lines("gc*", young_event())
+    assert log_lines("gc*=trace", event) == log_lines("gc*=trace", young_event())
 
 
 def test_missing_field_is_named():
@@ -293,4 +326,4 @@ def test_cffi_struct_event():
                 event.bytes_by_age[age] = size
         else:
             setattr(event, name, value)
-    assert log_lines("gc*", event[0]) == log_lines("gc*", young_event())
+    assert log_lines("gc*=trace", event[0]) == log_lines("gc*=trace", young_event())

@@ -29,7 +29,8 @@ from miniheap.sizes import MIB, KIB, format_size, parse_size
 # Names shared with the miniheap.backends registry: keep the two in step.
 BACKENDS = ("shm-mremap", "anon-mremap", "memfd", "memfd-hugetlb")
 MAPPINGS = ("none", "colored", "young-mirror")
-GC_LOG_LEVELS = ("off", "gc", "gc*")
+# The JDK's -Xlog selectors for GC lines (gc=info and gc*=info are gc and gc*), and off.
+GC_LOG_LEVELS = ("off", "gc", "gc*", "gc*=debug", "gc*=trace", "gc=debug", "gc=trace")
 
 PAGE_SIZE = 4096
 # Smallest region: below this, per-region metadata outweighs the region.
@@ -243,13 +244,13 @@ def _check_reserve_at(instance: object, attribute: attrs.Attribute, value: int |
         )
 
 
-_GC_LOG_RE = re.compile(r"(?P<level>off|gc\*?)(?::file=(?P<path>.*))?")
+_GC_LOG_RE = re.compile(r"(?P<level>off|gc\*?(?:=(?:info|debug|trace))?)(?::file=(?P<path>.*))?")
 
 
 def parse_gc_log(spec: str) -> tuple[str, str | None]:
     """Split a gc_log value into (level, file path or None); "gc*:file=gc.log" -> ("gc*", "gc.log")."""
     match = _GC_LOG_RE.fullmatch(spec)
-    allowed = "off, gc, gc*, gc:file=PATH or gc*:file=PATH (as the JDK's -Xlog:gc*:file=PATH)"
+    allowed = "off, gc, gc*, gc*=debug, gc*=trace, each with :file=PATH if wanted (as the JDK's -Xlog:gc*:file=PATH)"
     if match is None:
         raise ConfigError(f"gc_log {spec!r} is not a log setting: allowed are {allowed}", ("gc_log",))
     path = match["path"]
@@ -257,7 +258,8 @@ def parse_gc_log(spec: str) -> tuple[str, str | None]:
         raise ConfigError(f"gc_log {spec!r} turns logging off but names a file: drop ':file=...' or use gc:file=PATH", ("gc_log",))
     if path is not None and not path.strip():
         raise ConfigError(f"gc_log {spec!r} has an empty file name: write e.g. gc:file=gc.log", ("gc_log",))
-    return match["level"], path
+    # gc=info is gc, as in the JDK: info is the default level.
+    return match["level"].removesuffix("=info"), path
 
 
 # --------------------------------------------------------------------------- the configuration
@@ -346,7 +348,9 @@ class HeapConfig:
         default="gc",
         converter=_to_str("gc_log", "gc"),
         validator=_check_gc_log,
-        metadata=_meta("GC log: off, gc (one line per pause), gc* (details); add :file=PATH to write a file", "off|gc|gc*[:file=PATH]"),
+        metadata=_meta("GC log, as the JDK's -Xlog: off, gc (one line per pause), gc* (details at info), gc*=debug "
+                       "(phases, survivor size), gc*=trace (age table); add :file=PATH to write a file",
+                       "off|gc|gc*[=debug|trace][:file=PATH]"),
     )
 
     def __attrs_post_init__(self) -> None:

@@ -1,20 +1,29 @@
 """The GC log, written in the JDK 17 unified-logging format (-Xlog:gc, -Xlog:gc*).
 
-Why copy the JDK's format: anyone who has read a Java GC log can read this one,
-and the tools that parse JVM logs (including `parse_jvm_log` below, used to
-compare miniheap with the JVM) read ours unchanged. The info-level pause line
-is exactly SerialGC's:
+Why copy the JDK's format: anyone who has read a Java GC log can read this one, and the tools that
+parse JVM logs read ours unchanged (``tests/test_gclog.py`` checks the shape of every line we print
+against real JDK 17 SerialGC logs, and runs a GC-log parser from PyPI over ours). The info-level pause
+line is exactly SerialGC's:
 
     [0.052s][info][gc] GC(0) Pause Young (Allocation Failure) 12M->3M(64M) 1.234ms
 
-Levels, as in the JDK's -Xlog selectors:
-    off   nothing
-    gc    the `[info][gc]` lines only: heap creation and one line per pause
-    gc*   every gc-tagged line at info and debug: generation sizes, phases,
-          the age table, cards, regions (like -Xlog:gc*,gc+age=debug)
+Selectors, as the JDK's -Xlog takes them (each may end in ``:file=PATH``):
+    off          nothing
+    gc           the lines tagged exactly ``gc`` at info: the collector's name and one line per pause
+    gc*          every gc-tagged line at info: configuration, generation sizes, full-GC phases
+    gc*=debug    and the debug lines: every phase, the desired survivor size and tenuring threshold
+    gc*=trace    and the trace lines: the age table
 
-The collector (C) never prints: it fills an mh_gc_event and this module turns it
-into lines. Events may be cffi structs, dicts, or any object with the same names.
+What is miniheap's and not the JDK's, said plainly: the JDK's gc,metaspace and gc,cpu lines have no
+counterpart (miniheap has no metaspace and does not time CPU per pause); the young collection's phases
+are miniheap's (Roots, Scan Cards, Evacuate; SerialGC logs none); a full collection has three phases
+(mark, evacuate, remap) where SerialGC has four (mark, compute addresses, adjust pointers, move). What
+the JDK's log has no line for (objects copied, dirty cards, regions freed, the good colour) is in the
+trace events and the HTML report instead.
+
+The collector (C) never prints: it fills an mh_gc_event and this module turns it into lines. Events may
+be cffi structs, dicts, or any object with the same names. The Serial format is one class,
+:class:`SerialFormat`; another collector's format is another class with the same two methods.
 """
 
 from __future__ import annotations
@@ -24,28 +33,58 @@ import os
 import re
 import sys
 import time
-from typing import IO
+from typing import IO, Iterator, NamedTuple
 
 from attrs import frozen
 
 from miniheap.config import parse_gc_log
 from miniheap.sizes import format_size
+from miniheap.spans import (CAUSE_ALLOCATION_FAILURE, CAUSE_EXPLICIT, CAUSE_NAMES,  # noqa: F401
+                            COLOR_NAMES, GC_FULL, GC_YOUNG, KIND_NAMES, collection_title, field_of,
+                            serial_spans)
 
-GC_YOUNG, GC_FULL = 0, 1
-CAUSE_ALLOCATION_FAILURE, CAUSE_EXPLICIT = 0, 1
+# Every selector GCLog takes; "gc=info" and "gc*=info" are the same as "gc" and "gc*".
+LEVELS = ("off", "gc", "gc*", "gc*=debug", "gc*=trace", "gc=debug", "gc=trace")
+LEVEL_RANK = {"error": 0, "warning": 1, "info": 2, "debug": 3, "trace": 4}
+_INFO, _DEBUG, _TRACE = "info", "debug", "trace"
+_SELECTOR_RE = re.compile(r"(?P<tags>gc\*?)(?:=(?P<level>info|debug|trace))?")
 
-KIND_NAMES = {GC_YOUNG: "Young", GC_FULL: "Full"}
-# The JDK's GCCause strings. A full collection that follows a young one which
-# failed to promote (or was not attempted because old was too full) keeps the
-# young one's cause, as JDK 17 SerialGC does: "Pause Full (Allocation Failure)".
-CAUSE_NAMES = {
-    CAUSE_ALLOCATION_FAILURE: "Allocation Failure",
-    CAUSE_EXPLICIT: "System.gc()",
-}
-COLOR_NAMES = {0: "Marked0", 1: "Marked1", 2: "Remapped"}
 
-LEVELS = ("off", "gc", "gc*")
-_INFO, _DEBUG = "info", "debug"
+class Line(NamedTuple):
+    """One log line before decoration: its level, tag set, text, and when it happened (seconds since
+    the heap was created)."""
+
+    level: str
+    tags: tuple[str, ...]
+    message: str
+    at: float
+
+
+class Selection:
+    """Which lines a selector such as ``gc*=debug`` prints, by the JDK's rule: ``gc`` is the tag set
+    that is exactly (gc), ``gc*`` every tag set that starts with gc; a level prints itself and the
+    levels above it (info prints warnings and errors, debug prints info, and so on)."""
+
+    def __init__(self, selector: str):
+        self.selector = selector
+        if selector == "off":
+            self.wildcard, self.level = False, None
+            return
+        match = _SELECTOR_RE.fullmatch(selector)
+        if match is None:
+            raise ValueError(f"GC log selector {selector!r} is not one of {', '.join(LEVELS)}: use gc for one line "
+                             f"per pause, gc* for details, gc*=debug or gc*=trace for more, off for none")
+        self.wildcard = match["tags"] == "gc*"
+        self.level = match["level"] or _INFO
+
+    @property
+    def enabled(self) -> bool:
+        return self.level is not None
+
+    def wants(self, level: str, tags: tuple[str, ...]) -> bool:
+        if self.level is None or LEVEL_RANK[level] > LEVEL_RANK[self.level]:
+            return False
+        return tags[0] == "gc" if self.wildcard else tags == ("gc",)
 
 
 # ----------------------------------------------------------------------------- events
@@ -82,21 +121,117 @@ def _k(n: int) -> str:
     return f"{int(n) >> 10}K"
 
 
-def _ms(ns: int) -> str:
-    return f"{int(ns) / 1e6:.3f}ms"
+def _ms(ns: int | float) -> str:
+    return f"{float(ns) / 1e6:.3f}ms"
 
 
 def _change(before: int, after: int, capacity: int) -> str:
     return f"{_k(before)}({_k(capacity)})->{_k(after)}({_k(capacity)})"
 
 
+# ----------------------------------------------------------------------------- the Serial format
+
+
+class SerialFormat:
+    """The lines JDK 17's SerialGC prints, filled from miniheap's generational collector."""
+
+    collector = "Serial"
+
+    def __init__(self, max_tenuring_threshold: int = 15):
+        self.max_tenuring_threshold = max_tenuring_threshold
+
+    def start_lines(self, config, views=None, at: float = 0.0) -> Iterator[Line]:
+        """``Using Serial`` and the gc,init lines, the JDK's own and then miniheap's (backend, mapping,
+        views), each a ``Key: value`` as the JDK prints them."""
+        yield Line(_INFO, ("gc",), f"Using {self.collector}", at)
+        init = ("gc", "init")
+        cpus = os.cpu_count() or 1
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 0
+        huge = config.backend == "memfd-hugetlb"
+        for text in (f"CPUs: {cpus} total, {available} available",
+                     f"Memory: {memory >> 20}M",
+                     f"Large Page Support: {'Enabled (explicit)' if huge else 'Disabled'}",
+                     f"Heap Max Capacity: {_m(config.heap_size)}",
+                     f"Pre-touch: {'Enabled' if config.pretouch else 'Disabled'}",
+                     f"Heap Region Size: {_m(config.region_size)}",
+                     f"Heap Backend: {config.backend}",
+                     f"Heap Mapping: {config.mapping}"):
+            yield Line(_INFO, init, text, at)
+        for view in views or ():
+            yield Line(_INFO, init, f"Heap View {view.name}: {view.start:#018x}-{view.start + view.length:#018x} "
+                                    f"({format_size(view.length)})", at)
+
+    def event_lines(self, event, end: float) -> Iterator[Line]:
+        """The lines of one collection that ended at ``end``, each dated when it happened."""
+        e = _Event(event)
+        spans = serial_spans(event, end)
+        pause, phases = spans[0], spans[1:]
+        gid, full = f"GC({e.id})", int(e.kind) == GC_FULL
+        yield Line(_INFO, ("gc", "start"), pause.name, pause.start)
+        if not full and int(field_of(event, "young_skipped", 0) or 0):
+            # JDK 17 (GC(23) of serialgc-jdk17-star-trace.log.gz): old cannot take the padded average of
+            # promotions, so the young collection is not attempted: an empty pause, a full one follows.
+            yield Line(_TRACE, ("gc",), f"{gid} Tenured: promo attempt is not safe: available({int(e.promotion_available)}) "
+                                        f"< av_promo({int(e.promotion_average)}), "
+                                        f"max_promo({int(e.eden_before) + int(e.survivor_before)})", pause.start)
+            yield self._pause_line(e, pause, end)
+            return
+        for span in phases:
+            # SerialGC logs a full collection's "Phase N" lines at info and nothing finer; the steps
+            # inside them, and every phase of a young collection, are miniheap's and go to debug.
+            level = _INFO if full and span.depth == 1 else _DEBUG
+            yield Line(level, ("gc", "phases", "start"), f"{gid} {span.name}", span.start)
+            yield Line(level, ("gc", "phases"), f"{gid} {span.name} {_ms(span.duration * 1e9)}", span.end)
+        if not full:
+            yield from self._age_lines(e, end)
+            if int(field_of(event, "promotion_failed_objects", 0) or 0):
+                # JDK 17 (serialgc-jdk17-promotion-failed.log, GC(74)): "Promotion failed" at info and no
+                # heap lines for the young pause; the full collection that follows is a pause of its own.
+                yield Line(_INFO, ("gc", "promotion"), f"{gid} Promotion failed", end)
+                yield self._pause_line(e, pause, end)
+                return
+        young_cap = int(e.eden_capacity) + int(e.survivor_capacity)
+        young = _change(int(e.eden_before) + int(e.survivor_before), int(e.eden_after) + int(e.survivor_after), young_cap)
+        eden = _change(e.eden_before, e.eden_after, e.eden_capacity)
+        survivor = _change(e.survivor_before, e.survivor_after, e.survivor_capacity)
+        yield Line(_INFO, ("gc", "heap"), f"{gid} DefNew: {young} Eden: {eden} From: {survivor}", end)
+        yield Line(_INFO, ("gc", "heap"), f"{gid} Tenured: {_change(e.old_before, e.old_after, e.old_capacity)}", end)
+        yield self._pause_line(e, pause, end)
+
+    @staticmethod
+    def _pause_line(e: _Event, pause, end: float) -> Line:
+        return Line(_INFO, ("gc",), f"{pause.name} {_m(e.used_before)}->{_m(e.used_after)}({_m(e.capacity)}) "
+                                    f"{_ms(e.ns_total)}", end)
+
+    def _age_lines(self, e: _Event, at: float) -> Iterator[Line]:
+        # miniheap fills the to-space up to its whole capacity (the JDK aims at TargetSurvivorRatio,
+        # 50%) and never adapts the threshold (the JDK recomputes it from the age table each time):
+        # the desired size is the survivor capacity and the new threshold the configured one.
+        gid, tt, most = f"GC({e.id})", e.tenuring_threshold, self.max_tenuring_threshold
+        yield Line(_DEBUG, ("gc", "age"), f"{gid} Desired survivor size {int(e.survivor_capacity)} bytes, "
+                                          f"new threshold {tt} (max threshold {most})", at)
+        yield Line(_TRACE, ("gc", "age"), f"{gid} Age table with threshold {tt} (max threshold {most})", at)
+        total = 0
+        for age, size in enumerate(e.ages()):
+            total += size
+            if size:
+                # Same widths as HotSpot's AgeTable::print_age_table.
+                yield Line(_TRACE, ("gc", "age"), f"{gid} - age {age:3d}: {size:10d} bytes, {total:10d} total", at)
+
+
+FORMATS = {"serial": SerialFormat}
+
+
 # ----------------------------------------------------------------------------- the log
 
 
 class GCLog:
-    """Writes GC lines at a level ("off", "gc", "gc*") to a stream or a file path.
+    """Writes GC lines selected by a selector ("off", "gc", "gc*", "gc*=debug", "gc*=trace") to a
+    stream or a file path.
 
-    `start` is time.monotonic() at heap creation: every line's [uptime] counts from it.
+    `start` is time.monotonic() at heap creation: every line's [uptime] counts from it, and an event's
+    own ``time`` (seconds since then, as Heap records it) dates its lines.
     """
 
     def __init__(
@@ -106,36 +241,41 @@ class GCLog:
         start: float | None = None,
         max_tenuring_threshold: int = 15,
         clock=time.monotonic,
+        format=None,
     ):
-        if level not in LEVELS:
-            raise ValueError(f"GC log level {level!r} is not one of {', '.join(LEVELS)}: use gc for one line per pause, gc* for details, off for none")
+        if level not in LEVELS and not _SELECTOR_RE.fullmatch(level):
+            raise ValueError(f"GC log selector {level!r} is not one of {', '.join(LEVELS)}: use gc for one line "
+                             f"per pause, gc* for details, gc*=debug or gc*=trace for more, off for none")
         self.level = level
+        self.selection = Selection(level)
         self.clock = clock  # replaceable so tests can print exact timestamps
         self.start = clock() if start is None else start
         self.max_tenuring_threshold = max_tenuring_threshold
+        self.format = format if format is not None else SerialFormat(max_tenuring_threshold)
         self._owned = isinstance(output, (str, os.PathLike))
         # A path is opened (and truncated, as the JDK does for -Xlog:...:file=) only if logging is on.
         if self._owned:
-            self._out: IO[str] | None = open(output, "w", encoding="utf-8") if level != "off" else None  # type: ignore[arg-type]
+            self._out: IO[str] | None = open(output, "w", encoding="utf-8") if self.enabled else None  # type: ignore[arg-type]
         else:
             self._out = output if output is not None else sys.stdout
         # Unified logging pads each decoration to the widest seen so far on this output.
         self._widths = [0, 0, 0]
 
     @classmethod
-    def from_spec(cls, spec: str, start: float | None = None, stream: IO[str] | None = None, max_tenuring_threshold: int = 15, clock=time.monotonic) -> GCLog:
-        """From a gc_log setting such as "gc", "gc*:file=gc.log" or "off"; without a file, lines go to `stream` (stdout)."""
+    def from_spec(cls, spec: str, start: float | None = None, stream: IO[str] | None = None, max_tenuring_threshold: int = 15, clock=time.monotonic, format=None) -> GCLog:
+        """From a gc_log setting such as "gc", "gc*=debug:file=gc.log" or "off"; without a file, lines go to `stream` (stdout)."""
         level, path = parse_gc_log(spec)
-        return cls(level, path if path is not None else stream, start, max_tenuring_threshold, clock)
+        return cls(level, path if path is not None else stream, start, max_tenuring_threshold, clock, format)
 
     @classmethod
     def from_config(cls, config, start: float | None = None, stream: IO[str] | None = None, clock=time.monotonic) -> GCLog:
-        """From a HeapConfig: its gc_log setting, and its tenuring_threshold as the max threshold."""
-        return cls.from_spec(config.gc_log, start, stream, config.tenuring_threshold, clock)
+        """From a HeapConfig: its gc_log setting, its collector's format, and its tenuring_threshold as the max threshold."""
+        fmt = FORMATS.get(getattr(config, "collector", "serial"), SerialFormat)(config.tenuring_threshold)
+        return cls.from_spec(config.gc_log, start, stream, config.tenuring_threshold, clock, fmt)
 
     @property
     def enabled(self) -> bool:
-        return self.level != "off"
+        return self.selection.enabled
 
     def close(self) -> None:
         if self._owned and self._out is not None:
@@ -150,130 +290,62 @@ class GCLog:
 
     # ------------------------------------------------------------------ writing lines
 
-    def _wants(self, level: str, tags: tuple[str, ...]) -> bool:
-        if self.level == "gc*":
-            return True
-        return self.level == "gc" and level == _INFO and tags == ("gc",)
-
     def write_line(self, level: str, tags: tuple[str, ...], message: str, at: float | None = None) -> None:
-        """One decorated line, if the level selects it: [uptime][level][tags] message."""
-        if self._out is None or not self._wants(level, tags):
+        """One decorated line, if the selector selects it: [uptime][level][tags] message.
+        ``at`` is an absolute clock reading (as ``clock()`` returns)."""
+        if self._out is None or not self.selection.wants(level, tags):
             return
         uptime = (self.clock() if at is None else at) - self.start
         decorations = (f"{max(uptime, 0.0):.3f}s", level, ",".join(tags))
         self._widths = [max(w, len(d)) for w, d in zip(self._widths, decorations)]
         prefix = "".join(f"[{d:<{w}}]" for d, w in zip(decorations, self._widths))
-        self._out.write(f"{prefix} {message}\n")
+        try:
+            self._out.write(f"{prefix} {message}\n")
+        except BrokenPipeError:
+            # The reader went away (``| head``): stop logging, and let the program's next print end it.
+            self._out = None
+
+    def _write(self, lines) -> None:
+        for line in lines:
+            self.write_line(line.level, line.tags, line.message, at=self.start + line.at)
 
     def flush(self) -> None:
         if self._out is not None:
-            self._out.flush()
+            try:
+                self._out.flush()
+            except BrokenPipeError:
+                self._out = None
 
     # ------------------------------------------------------------------ heap creation
 
     def log_start(self, config, views: list | None = None) -> None:
-        """Lines printed when a heap is created, like the JDK's `Using Serial` and gc,init."""
-        self.write_line(_INFO, ("gc",), f"Using Miniheap Copying (backend {config.backend}, mapping {config.mapping})")
-        init = ("gc", "init")
-        # gc,init lines pick a unit per value, as the JDK's "Heap Max Capacity: 64M" does.
-        self.write_line(_INFO, init, f"Heap Max Capacity: {format_size(config.heap_size)}")
-        self.write_line(_INFO, init, f"Region Size: {format_size(config.region_size)}")
-        eden, survivor = _young_split(config)
-        self.write_line(_INFO, init, f"Young Capacity: {format_size(config.young_size)} (Eden {format_size(eden)}, 2 Survivors of {format_size(survivor)})")
-        self.write_line(_INFO, init, f"Tenuring Threshold: {config.tenuring_threshold} (max 15)")
-        self.write_line(_INFO, init, f"Handle Table: {config.max_handles} handles")
-        for view in views or ():
-            self.write_line(_INFO, init, f"View {view.name}: {view.start:#x}-{view.start + view.length:#x} ({format_size(view.length)})")
+        """Lines printed when a heap is created, like the JDK's ``Using Serial`` and gc,init."""
+        if self.enabled:
+            self._write(self.format.start_lines(config, views, self.clock() - self.start))
 
     # ------------------------------------------------------------------ collections
 
     def log_event(self, event: object) -> None:
-        """Write the lines for one collection (an mh_gc_event, or a dict/object with its fields)."""
+        """Write the lines of one collection (an mh_gc_event, or a dict/object with its fields). The
+        event's ``time`` (seconds since heap creation) says when it ended; without one, now."""
         if not self.enabled:
             return
-        e = _Event(event)
-        now = self.clock()
-        title = f"GC({e.id}) Pause {KIND_NAMES.get(int(e.kind), str(e.kind))} ({CAUSE_NAMES.get(int(e.cause), 'Unknown')})"
-        # The event arrives after the pause: date the start line back by its length.
-        self.write_line(_INFO, ("gc", "start"), title, at=now - int(e.ns_total) / 1e9)
-        if int(e.kind) == GC_FULL:
-            self._full_details(e, now)
-            self._heap_lines(e, now)
-        elif _field(e, "young_skipped"):
-            # JDK 17: "promo attempt is not safe" (at trace level there), then an empty pause
-            self.write_line(_DEBUG, ("gc",), f"GC({e.id}) Tenured: promo attempt is not safe: available({e.promotion_available}) < av_promo({e.promotion_average}), max_promo({int(e.eden_before) + int(e.survivor_before)})", now)
-        else:
-            self._young_details(e, now)
-            if _field(e, "promotion_failed_objects"):
-                # JDK 17 prints one debug line per object that could not be promoted
-                # ("Promotion failure size = N) "); one line with the totals says the same.
-                self.write_line(_DEBUG, ("gc", "promotion"), f"GC({e.id}) Promotion failure: {e.promotion_failed_objects} objects, {e.promotion_failed_bytes} bytes stay in young, forwarded to themselves", now)
-                self.write_line(_INFO, ("gc", "promotion"), f"GC({e.id}) Promotion failed", now)
-            else:
-                # when a full collection follows, JDK 17 prints no heap lines for the young one
-                self._heap_lines(e, now)
-        self.write_line(_INFO, ("gc",), f"{title} {_m(e.used_before)}->{_m(e.used_after)}({_m(e.capacity)}) {_ms(e.ns_total)}", at=now)
+        when = getattr(_Event(event), "time", None) if not isinstance(event, dict) else event.get("time")
+        end = float(when) if when is not None else self.clock() - self.start
+        self._write(self.format.event_lines(event, end))
         self.flush()
 
-    def _young_details(self, e: _Event, now: float) -> None:
-        gid = f"GC({e.id})"
-        self.write_line(_DEBUG, ("gc", "phases"), f"{gid} Roots: {_ms(e.ns_roots)}", now)
-        self.write_line(_DEBUG, ("gc", "phases"), f"{gid} Scan Cards: {_ms(e.ns_cards)} ({e.cards_scanned} dirty cards)", now)
-        self.write_line(_DEBUG, ("gc", "phases"), f"{gid} Evacuate: {_ms(e.ns_evacuate)} ({_copied(e)})", now)
-        self._age_lines(e, now)
 
-    def _age_lines(self, e: _Event, now: float) -> None:
-        gid, tt, most = f"GC({e.id})", e.tenuring_threshold, self.max_tenuring_threshold
-        self.write_line(_DEBUG, ("gc", "age"), f"{gid} Survivor capacity {e.survivor_capacity} bytes, overflow {e.survivor_overflow_bytes} bytes, threshold {tt} (max threshold {most})", now)
-        self.write_line(_DEBUG, ("gc", "age"), f"{gid} Age table with threshold {tt} (max threshold {most})", now)
-        total = 0
-        for age, size in enumerate(e.ages()):
-            total += size
-            if size:
-                # Same widths as HotSpot's AgeTable::print_age_table.
-                self.write_line(_DEBUG, ("gc", "age"), f"{gid} - age {age:3d}: {size:10d} bytes, {total:10d} total", now)
-
-    def _full_details(self, e: _Event, now: float) -> None:
-        gid = f"GC({e.id})"
-        self.write_line(_INFO, ("gc", "phases"), f"{gid} Phase 1: Mark live objects {_ms(int(e.ns_roots) + int(e.ns_mark))}", now)
-        self.write_line(_INFO, ("gc", "phases"), f"{gid} Phase 2: Evacuate regions {_ms(e.ns_evacuate)}", now)
-        self.write_line(_INFO, ("gc", "phases"), f"{gid} Phase 3: Remap references {_ms(e.ns_remap)}", now)
-        self.write_line(_DEBUG, ("gc", "phases"), f"{gid} Roots: {_ms(e.ns_roots)}", now)
-        self.write_line(_DEBUG, ("gc", "marking"), f"{gid} Marked {_k(e.bytes_marked)} live of {_k(e.used_before)} used", now)
-        self.write_line(_DEBUG, ("gc", "phases"), f"{gid} Evacuate: {_copied(e)}", now)
-
-    def _heap_lines(self, e: _Event, now: float) -> None:
-        gid = f"GC({e.id})"
-        young_cap = int(e.eden_capacity) + int(e.survivor_capacity)
-        young = _change(int(e.eden_before) + int(e.survivor_before), int(e.eden_after) + int(e.survivor_after), young_cap)
-        eden = _change(e.eden_before, e.eden_after, e.eden_capacity)
-        survivor = _change(e.survivor_before, e.survivor_after, e.survivor_capacity)
-        # SerialGC's own labels, so the lines read (and parse) like a JDK log.
-        self.write_line(_INFO, ("gc", "heap"), f"{gid} DefNew: {young} Eden: {eden} From: {survivor}", now)
-        self.write_line(_INFO, ("gc", "heap"), f"{gid} Tenured: {_change(e.old_before, e.old_after, e.old_capacity)}", now)
-        self.write_line(_DEBUG, ("gc", "heap"), f"{gid} Regions: {e.regions_evacuated} evacuated, {e.regions_freed} freed", now)
-        color = COLOR_NAMES.get(int(e.good_color))
-        if color is not None:
-            self.write_line(_DEBUG, ("gc", "barrier"), f"{gid} Good colour: {color} (loads of other colours take the slow path and heal the field)", now)
-
-
-def _field(e: _Event, name: str) -> int:
-    """An event field that older event records may lack (0 then)."""
-    try:
-        return int(getattr(e, name))
-    except AttributeError:
-        return 0
-
-
-def _copied(e: _Event) -> str:
-    return f"{e.objects_copied} objects, {_k(e.bytes_copied)} copied, {_k(e.bytes_promoted)} promoted"
-
-
-def _young_split(config) -> tuple[int, int]:
-    young_regions = config.young_size // config.region_size
-    survivor_regions = young_regions // (config.survivor_ratio + 2)
-    eden_regions = young_regions - 2 * survivor_regions
-    return eden_regions * config.region_size, survivor_regions * config.region_size
+def format_log(events, config, views=None, selector: str = "gc*=debug") -> str:
+    """The whole log of a finished run, rebuilt from its events at any selector: what the report
+    shows, whatever the run itself logged."""
+    out = io.StringIO()
+    log = GCLog(selector, out, start=0.0, max_tenuring_threshold=config.tenuring_threshold, clock=lambda: 0.0,
+                format=FORMATS.get(getattr(config, "collector", "serial"), SerialFormat)(config.tenuring_threshold))
+    log.log_start(config, views)
+    for event in events:
+        log.log_event(event)
+    return out.getvalue()
 
 
 # ----------------------------------------------------------------------------- reading JVM logs

@@ -13,6 +13,7 @@ turned into an exception here. The fast path therefore pays for no Python-side c
 import os
 import statistics
 import sys
+import threading
 import time
 import weakref
 
@@ -64,13 +65,16 @@ class Stats:
 class GCEvent:
     """One collection, copied out of the C event record (which is only valid during the callback)."""
 
-    __slots__ = tuple(f[0] for f in ffi.typeof("mh_gc_event").fields) + ("time",)
+    # time: seconds since the heap was created, when the collection ended; thread: the name of the
+    # thread that ran it (the one whose allocation or collect() call triggered it).
+    __slots__ = tuple(f[0] for f in ffi.typeof("mh_gc_event").fields) + ("time", "thread")
 
-    def __init__(self, native, when):
-        for name in GCEvent.__slots__[:-1]:
+    def __init__(self, native, when, thread=None):
+        for name in GCEvent.__slots__[:-2]:
             value = getattr(native, name)
             setattr(self, name, list(value) if name == "bytes_by_age" else value)
         self.time = when
+        self.thread = thread
 
     @property
     def full(self):
@@ -116,6 +120,9 @@ class Heap:
         self._commit_error = None
         self._pauses_ns = []
         self.events = []
+        # Called with each GCEvent after the GC log, on the collecting thread, while it still holds
+        # the heap (so a listener may read regions() of the heap as the collection left it).
+        self.gc_listeners = []
         self.sys = syscalls if syscalls is not None else Syscalls()
         self.trace = self.sys.trace
         self.backend = self.layout = None
@@ -600,10 +607,12 @@ def mh_py_uncommit(ctx, offset, length):
 def mh_py_on_gc(ctx, event):
     heap = ffi.from_handle(ctx)
     try:
-        record = GCEvent(event, time.monotonic() - heap.started)
+        record = GCEvent(event, time.monotonic() - heap.started, threading.current_thread().name)
         heap._pauses_ns.append(record.ns_total)
         heap.events.append(record)
         heap._gclog.log_event(record)
+        for listener in heap.gc_listeners:
+            listener(record)
     except Exception as e:  # never unwind through C; report and go on
         print(f"miniheap: GC event handling failed: {e!r}", file=sys.stderr)
 

@@ -4,9 +4,13 @@ It also replays the two facts the 2017 linux-mm thread was about: ``mremap(old_s
 private mapping (EINVAL since Linux 4.14) and a MAP_HUGETLB mapping (EINVAL: the duplication trick never
 worked for huge pages), which is why ``memfd_create(MFD_HUGETLB)`` was added instead.
 """
+import argparse
+import sys
+
 from . import hugepages
 from . import syscalls as sc
 from .backends import BACKENDS
+from .cli import quiet_on_broken_pipe
 from .errors import SyscallError
 
 
@@ -81,6 +85,17 @@ def format_report(results=None, trials=None):
     return "\n".join(out)
 
 
-def main(argv=None):
+def parse_args(argv, prog=None):
+    parser = argparse.ArgumentParser(
+        prog=prog or "python -m miniheap probe",
+        description="Which memory backends work on this kernel and machine, why not, and the fix; then "
+                    "the mremap(old_size=0) experiments of the 2017 linux-mm thread, with their system "
+                    "calls in strace format.")
+    return parser.parse_args(argv)
+
+
+@quiet_on_broken_pipe
+def main(argv=None, prog=None):
+    parse_args(sys.argv[1:] if argv is None else argv, prog)
     print(format_report())
     return 0

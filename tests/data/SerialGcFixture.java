@@ -2,6 +2,11 @@
 //   javac SerialGcFixture.java
 //   java -XX:+UseSerialGC -Xms64m -Xmx64m -Xlog:gc SerialGcFixture > serialgc-jdk17.log
 //   java -XX:+UseSerialGC -Xms64m -Xmx64m -Xlog:gc*,gc+age=trace SerialGcFixture > serialgc-jdk17-gcstar.log
+// The golden logs of the four selectors miniheap takes (-Xlog:gc is serialgc-jdk17.log above), each
+// from its own run (JDK 17.0.15, 2 CPUs); the two large ones gzipped (gzip -9):
+//   java -XX:+UseSerialGC -Xms64m -Xmx64m '-Xlog:gc*' SerialGcFixture > serialgc-jdk17-star.log
+//   java -XX:+UseSerialGC -Xms64m -Xmx64m '-Xlog:gc*=debug' SerialGcFixture > serialgc-jdk17-star-debug.log
+//   java -XX:+UseSerialGC -Xms64m -Xmx64m '-Xlog:gc*=trace' SerialGcFixture > serialgc-jdk17-star-trace.log
 // Three phases, one per kind of pause the fixtures must show:
 //   short-lived garbage        -> Pause Young (Allocation Failure)
 //   System.gc()                -> Pause Full (System.gc())

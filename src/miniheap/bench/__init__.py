@@ -1,4 +1,5 @@
-"""``python -m miniheap bench [NAME ...] [--quick] [--json FILE] [--runs N]``: the benchmarks of issue #6.
+"""``python -m miniheap bench [NAME ...] [--quick] [--json FILE] [--runs N] [--no-sysctl]``: the benchmarks
+of issue #6 (the command's --help says the same without the references).
 
 Each benchmark measures miniheap beside a peer in the same invocation (the JDK's collectors, plain
 CPython, memcpy, the other backends), several runs each, and reports the median with the min and max
@@ -19,6 +20,7 @@ import sys
 import time
 import traceback
 
+from ..cli import Progress, quiet_on_broken_pipe
 from . import backends, copyrate, gcbench_native, gcbench_python
 from .common import BenchFailed, summary
 
@@ -43,14 +45,31 @@ def command_line(argv):
     return "python -m miniheap bench" + ("".join(" " + shlex.quote(a) for a in argv))
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m miniheap bench", description=__doc__.split("\n\n")[0])
+DESCRIPTION = """\
+Measure miniheap beside a peer in the same run: the JDK's collectors, plain CPython, memcpy and the
+other memory backends. Each benchmark runs several times and reports the median with the min and max
+of the runs; the last table compares the medians with the project's targets.
+
+A benchmark whose piece is missing (the C core not built, no JDK, no huge pages) reports
+"unavailable" with the reason, and the others still run. A benchmark whose self-check fails exits 1.
+
+Run as root, the backends benchmark raises vm.nr_hugepages when too few huge pages are free, says so
+on standard error before it does, and puts the old value back afterwards; --no-sysctl leaves the
+setting alone and skips the huge-page figures instead."""
+
+
+def parse_args(argv, prog=None):
+    parser = argparse.ArgumentParser(prog=prog or "python -m miniheap bench", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHMARKS)} "
                                                                  f"(default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes, one or two runs: seconds (CI)")
     parser.add_argument("--json", metavar="FILE", help="also write every sample and summary as JSON")
     parser.add_argument("--runs", type=int, default=None, metavar="N", help="runs per benchmark (default: per benchmark)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--no-sysctl", dest="sysctl", action="store_false",
+                        help="never change vm.nr_hugepages, even as root (the huge-page figures are then "
+                             "skipped unless enough huge pages are already free)")
     opts = parser.parse_args(argv)
     unknown = [n for n in opts.names if n not in BENCHMARKS]
     if unknown:
@@ -147,9 +166,10 @@ def run_one(module, opts):
     return result
 
 
-def main(argv=None):
+@quiet_on_broken_pipe
+def main(argv=None, prog=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    opts = parse_args(argv)
+    opts = parse_args(argv, prog)
     if opts.list:
         for name, module in BENCHMARKS.items():
             print(f"{name:16} {module.TITLE}")
@@ -165,11 +185,16 @@ def main(argv=None):
     print(f"mode: {'quick (small sizes; ratios are not the targets)' if opts.quick else 'full'}\n", flush=True)
 
     results = []
-    for name in names:
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        result = run_one(BENCHMARKS[name], opts)
-        results.append(result)
-        print(format_result(result) + "\n", flush=True)
+    with Progress("bench") as progress:
+        # Messages during a run (the huge-page pool) go through the progress line, not across it.
+        opts.say = progress.print if progress.enabled else None
+        for n, name in enumerate(names, 1):
+            # Every benchmark takes seconds or minutes: say which one runs, on a terminal only.
+            progress.update(f"running {name} ({n} of {len(names)})")
+            result = run_one(BENCHMARKS[name], opts)
+            results.append(result)
+            progress.done()
+            print(format_result(result) + "\n", flush=True)
     print(format_targets(results))
 
     if opts.json:

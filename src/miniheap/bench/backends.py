@@ -18,6 +18,7 @@ without root the huge-page figures are skipped, with the reason.
 import contextlib
 import os
 import resource
+import sys
 import time
 
 from .. import hugepages
@@ -47,10 +48,13 @@ METRICS = [
 
 
 @contextlib.contextmanager
-def huge_page_pool(pages):
+def huge_page_pool(pages, may_change=True, say=None):
     """Make sure `pages` huge pages are free for the run; yield None, or the reason they are not.
 
-    As root, grow vm.nr_hugepages by what is missing and restore the old value on the way out."""
+    As root, and unless `may_change` is false (``bench --no-sysctl``), grow vm.nr_hugepages by what is
+    missing and restore the old value on the way out, saying so through `say` (standard error by
+    default) before each change: it is a machine-wide setting."""
+    say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     if not os.path.exists(hugepages.NR_HUGEPAGES):
         yield "this kernel has no hugetlbfs (no /proc/sys/vm/nr_hugepages)"
         return
@@ -59,11 +63,14 @@ def huge_page_pool(pages):
         yield None
         return
     saved = hugepages.total_pages()
-    if os.geteuid() != 0 or not os.access(hugepages.NR_HUGEPAGES, os.W_OK):
-        yield (f"needs {pages} free huge pages, {free} are free (vm.nr_hugepages={saved}); "
+    if not may_change or os.geteuid() != 0 or not os.access(hugepages.NR_HUGEPAGES, os.W_OK):
+        why = "vm.nr_hugepages left alone (--no-sysctl); " if may_change is False else ""
+        yield (f"{why}needs {pages} free huge pages, {free} are free (vm.nr_hugepages={saved}); "
                f"as root: sysctl vm.nr_hugepages={saved + pages - free}")
         return
     added = pages - free
+    say(f"bench: raising vm.nr_hugepages from {saved} to {saved + added} for the huge-page figures; "
+        f"it is put back afterwards (run with --no-sysctl to leave it alone)")
     try:
         hugepages.set_pool(saved + added)
         got = hugepages.free_pages()
@@ -73,7 +80,9 @@ def huge_page_pool(pages):
         # Put back what this run added. If another process resized the pool meanwhile (a CI run does
         # the same dance), take away only our pages rather than undo its change.
         now = hugepages.total_pages()
-        hugepages.set_pool(saved if now == saved + added else max(0, now - added))
+        back = saved if now == saved + added else max(0, now - added)
+        hugepages.set_pool(back)
+        say(f"bench: vm.nr_hugepages put back to {back}")
 
 
 def _touch_function():
@@ -206,7 +215,8 @@ def run(opts):
     touch_bytes, view_bytes = size["touch_mib"] * MIB, size["view_mib"] * MIB
     need = hugepages.pages_for(touch_bytes) + 1
 
-    with huge_page_pool(need) as shortage:
+    with huge_page_pool(need, may_change=getattr(opts, "sysctl", True),
+                        say=getattr(opts, "say", None)) as shortage:
         result.params["huge_pages"] = (f"vm.nr_hugepages={hugepages.total_pages()} during the run, "
                                        f"{hugepages.free_pages()} free") if shortage is None else shortage
         subjects = {}

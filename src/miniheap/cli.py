@@ -1,0 +1,155 @@
+"""What every miniheap command does the same way, as a Unix tool should.
+
+* ``--help`` goes to standard output with exit status 0; a usage error names what was wrong on
+  standard error with exit status 2 (argparse does both, given a ``prog`` that says how the command was
+  typed).
+* Standard output closed early (``python -m miniheap probe | head -3``) ends the command quietly, as
+  ``cat`` ends when ``head`` stops reading: no traceback. The exit status is 141 (128 + SIGPIPE), what a
+  shell reports for a process that SIGPIPE killed.
+* Ctrl-C ends the command with status 130 and one line, not a traceback.
+* :class:`Progress` keeps one line on standard error up to date during a long run, when standard error
+  is a terminal; in a pipe or a log file it writes nothing.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+import time
+
+EXIT_SIGPIPE = 128 + 13
+EXIT_INTERRUPTED = 128 + 2
+
+
+def program_name(command: str | None = None) -> str:
+    """How the user typed the program: ``python -m miniheap`` or ``miniheap`` (the console script),
+    followed by the subcommand, for argparse's ``prog``."""
+    argv0 = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "miniheap"
+    base = "python -m miniheap" if argv0 in ("__main__.py", "-m", "-c", "") else argv0
+    return f"{base} {command}" if command else base
+
+
+def quiet_on_broken_pipe(main):
+    """Wrap a command's ``main(argv)`` so a closed standard output or Ctrl-C ends it without a
+    traceback. Heaps and files opened in ``with`` blocks are closed on the way out as usual."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            status = main(*args, **kwargs)
+            sys.stdout.flush()  # a pipe closed after the last print fails here, still inside the guard
+            return status
+        except BrokenPipeError:
+            _silence_stdout()
+            return EXIT_SIGPIPE
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+    return wrapper
+
+
+def _silence_stdout() -> None:
+    # Python flushes sys.stdout once more at exit; pointed at /dev/null that flush cannot fail and print
+    # "Exception ignored ... BrokenPipeError".
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+class Progress:
+    """One self-rewriting status line on a terminal, shown once a run has lasted ``after`` seconds.
+
+    ``update(text)`` sets what the line says; a background thread redraws it twice a second with the
+    time elapsed, so it moves even while one long step runs. ``print(text)`` writes a whole line of
+    its own without mangling the status line; ``done()`` erases it. Nothing at all is written unless
+    ``stream`` is a terminal: a log or a pipe gets no carriage returns. ``after`` defaults to
+    ``MINIHEAP_PROGRESS_AFTER`` (seconds) or 2.
+    """
+
+    def __init__(self, label: str, stream=None, after: float | None = None, clock=time.monotonic,
+                 enabled: bool | None = None, interval: float = 0.5):
+        self.label = label
+        self.stream = sys.stderr if stream is None else stream
+        if after is None:
+            try:
+                after = float(os.environ.get("MINIHEAP_PROGRESS_AFTER", "2"))
+            except ValueError:
+                after = 2.0
+        self.after, self.clock, self.interval = after, clock, interval
+        self.started = clock()
+        self.text = ""
+        self.shown = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        if enabled is None:
+            try:
+                enabled = self.stream.isatty()
+            except (AttributeError, ValueError):
+                enabled = False
+        self.enabled = enabled
+
+    def update(self, text: str) -> None:
+        if not self.enabled:
+            return
+        self.text = text
+        self._draw()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._tick, name="miniheap-progress", daemon=True)
+            self._thread.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._draw()
+
+    def _draw(self) -> None:
+        with self._lock:
+            elapsed = self.clock() - self.started
+            if not self.enabled or not self.text or elapsed < self.after:
+                return
+            try:
+                self.stream.write(f"\r\x1b[K{self.label}: {self.text} ({elapsed:.0f} s)")
+                self.stream.flush()
+                self.shown = True
+            except (OSError, ValueError):
+                self.enabled = False
+
+    def _erase(self) -> None:
+        if self.shown:
+            try:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+            self.shown = False
+
+    def print(self, text: str) -> None:
+        """A line of its own on the stream, above the status line."""
+        with self._lock:
+            self._erase()
+            print(text, file=self.stream, flush=True)
+        self._draw()
+
+    def done(self) -> None:
+        """Erase the line, so the next output starts on a clean line; updating again redraws it."""
+        with self._lock:
+            self.text = ""
+            self._erase()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.done()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
