@@ -9,7 +9,9 @@ import sys
 import time
 
 from . import config as config_mod
+from .cli import Progress, quiet_on_broken_pipe
 from .errors import BackendUnavailableError, CommitError, ReservationError
+from .recording import Recorder
 
 RULE = "=" * 78
 
@@ -18,18 +20,27 @@ def heading(number, title, out):
     print(f"\n{RULE}\n {number}. {title}\n{RULE}", file=out, flush=True)
 
 
-def parse_args(argv):
+def parse_args(argv, prog=None):
     p = argparse.ArgumentParser(
-        prog="gc_demo.py", description="A guided run of miniheap: backends, views, collections, memory.")
+        prog=prog, description="A guided run of miniheap: backends, views, collections, memory.",
+        epilog="The same run as python -m miniheap demo and python examples/gc_demo.py.")
     config_mod.add_arguments(p)
     p.add_argument("--work", type=int, default=192, metavar="MB",
                    help="megabytes the workload allocates (default 192)")
     p.add_argument("--fallback", action="store_true",
                    help="if the chosen backend cannot work here, warn and use memfd instead of exiting 2")
-    p.add_argument("--json", metavar="FILE",
-                   help="also write the run's figures (config, trace, views, memory, stats) as JSON")
-    p.add_argument("--plot", metavar="FILE.png",
-                   help="draw occupancy, pauses and RSS/PSS over time (needs matplotlib: pip install '.[plot]')")
+    out = p.add_argument_group("output files")
+    out.add_argument("--html", metavar="FILE.html",
+                     help="a report to open in a browser: the address space, the region map at every "
+                          "collection with a slider, the timeline, memory over time, the GC log")
+    out.add_argument("--trace-events", metavar="FILE.json",
+                     help="Chrome trace-event JSON of the collections, their phases and memory: open it in "
+                          "Perfetto (ui.perfetto.dev, Open trace file) or chrome://tracing")
+    out.add_argument("--json", metavar="FILE",
+                     help="the run's figures as JSON: config, collections in time order, views, memory, stats")
+    out.add_argument("--plot", metavar="FILE.png",
+                     help="a PNG of the heap by space, the pauses, memory per view and the regions over time "
+                          "(needs matplotlib: pip install matplotlib, or pip install '.[plot]' from a checkout)")
     return p.parse_args(argv)
 
 
@@ -82,29 +93,13 @@ def show_object_through_views(heap, out):
     obj.release()
 
 
-class Sampler:
-    """Occupancy, RSS and PSS over time, for the plot."""
-
-    def __init__(self, heap):
-        import psutil
-
-        self.heap, self.process = heap, psutil.Process()
-        self.rows = []
-
-    def sample(self, full=False):
-        t = time.monotonic() - self.heap.started
-        rss = self.process.memory_info().rss
-        pss = self.process.memory_full_info().pss if full else None
-        self.rows.append((t, self.heap.occupancy()["total"], rss, pss))
-
-
 def walk(node):
     """Follow slot 0 from node to the end of its list."""
     while node is not None:
         node = node[0]
 
 
-def run_workload(heap, megabytes, out, sampler):
+def run_workload(heap, megabytes, out, sampler, progress=None):
     """Three lifetimes, as a server makes them: per-request garbage, sessions that live for a few
     collections, and cache entries that live long enough to be promoted and die in the old generation
     (garbage only a full collection reclaims)."""
@@ -145,7 +140,9 @@ def run_workload(heap, megabytes, out, sampler):
             heap.collect(full=True)
             halfway_done = True
         if allocated >= next_report:
-            sampler.sample(full=True)
+            sampler.sample(f"{100 * allocated // target}% of the workload")
+            if progress is not None:
+                progress.update(f"workload {100 * allocated // target}%")
             occupancy = heap.occupancy()
             print(f"[workload] {100 * allocated // target:3d}%  allocated {format_size(allocated)}, "
                   f"in use: eden {format_size(occupancy['eden'])}, survivor "
@@ -183,47 +180,10 @@ def summary(heap, out, wall):
               file=out)
 
 
-def plot(sampler, heap, path, out):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"--plot: matplotlib is not installed; pip install 'miniheap[plot]' (skipped {path})",
-              file=out)
-        return False
-    t = [r[0] for r in sampler.rows]
-    fig, (occ, pauses, mem) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    # Occupancy from the samples plus each collection's before and after: the true sawtooth.
-    points = [(r[0], r[1]) for r in sampler.rows]
-    for e in heap.events:
-        points += [(e.time - e.pause_ms / 1e3, e.used_before), (e.time, e.used_after)]
-    points.sort()
-    occ.plot([p[0] for p in points], [p[1] / 2**20 for p in points], label="heap in use")
-    occ.set_ylabel("MiB")
-    occ.legend(loc="upper left")
-    pauses.vlines([e.time for e in heap.events], 0, [e.pause_ms for e in heap.events],
-                  colors=["tab:red" if e.full else "tab:blue" for e in heap.events])
-    pauses.set_ylabel("pause (ms)")
-    mem.plot(t, [r[2] / 2**20 for r in sampler.rows], label="RSS")
-    pss = [(r[0], r[3] / 2**20) for r in sampler.rows if r[3] is not None]
-    if pss:
-        mem.plot([p[0] for p in pss], [p[1] for p in pss], "o-", label="PSS")
-    mem.set_ylabel("MiB")
-    mem.set_xlabel("seconds since the heap was created")
-    mem.legend(loc="upper left")
-    fig.suptitle(f"miniheap: {heap.config.backend}, mapping {heap.config.mapping}")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"plot written to {path}", file=out)
-    return True
-
-
-def main(argv=None, out=None):
+@quiet_on_broken_pipe
+def main(argv=None, out=None, prog=None):
     out = out or sys.stdout
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv, prog)
     try:
         loaded = config_mod.HeapConfig.from_args(args)
     except config_mod.ConfigError as e:
@@ -250,14 +210,16 @@ def main(argv=None, out=None):
         heading(4, "One object, read through every view", out)
         show_object_through_views(heap, out)
 
-        sampler = Sampler(heap)
+        sampler = Recorder(heap, loaded, title="miniheap demo")
         heading(5, f"A workload: {args.work} MB of short- and long-lived objects, GC log streaming", out)
         before, map_before = heap.memory(), heap.region_map()
-        sampler.sample(full=True)
-        run_workload(heap, args.work, out, sampler)
+        sampler.sample("before the workload")
+        # The demo's own lines show its progress on a terminal; the status line is for a redirected run.
+        with Progress("demo", enabled=_progress_wanted()) as progress:
+            run_workload(heap, args.work, out, sampler, progress)
         after, map_after = heap.memory(), heap.region_map()
         heap.collect(full=True)
-        sampler.sample(full=True)
+        sampler.sample("after a full collection")
         heap.verify()
 
         heading(6, "Memory at checkpoints: RSS vs PSS vs USS vs huge pages vs backing", out)
@@ -273,33 +235,53 @@ def main(argv=None, out=None):
 
         heading(7, "Summary", out)
         summary(heap, out, time.monotonic() - wall_start)
-        if args.plot:
-            plot(sampler, heap, args.plot, out)
-        if args.json:
-            checkpoints = {"before": before, "after": after, "after_full": heap.memory()}
-            write_json(args.json, loaded, heap, checkpoints)
+        run = sampler.finish()
+        checkpoints = {"before": before, "after": after, "after_full": heap.memory()}
+        write_outputs(args, run, checkpoints, out)
     return 0
 
 
-def write_json(path, loaded, heap, checkpoints):
+def _progress_wanted():
+    try:
+        return sys.stderr.isatty() and not sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def write_outputs(args, run, checkpoints, out):
+    """The files asked for on the command line, all drawn from the same recording."""
+    if args.plot:
+        from .plot import write_png
+
+        write_png(args.plot, run, out)
+    if args.html:
+        from .report import write_html
+
+        write_html(args.html, run)
+        print(f"report written to {args.html} (open it in a browser)", file=out)
+    if args.trace_events:
+        from .trace_events import write
+
+        write(args.trace_events, run)
+        print(f"trace events written to {args.trace_events} (open in ui.perfetto.dev or chrome://tracing)",
+              file=out)
+    if args.json:
+        write_json(args.json, run, checkpoints)
+
+
+def write_json(path, run, checkpoints):
+    """The run's figures as JSON: typed configuration values, the collections in time order with their
+    kind and cause, the spans, the memory checkpoints."""
     import json
 
     import attrs
 
-    from .config import FIELD_NAMES, format_value
-
-    record = {
-        "config": {name: format_value(name, getattr(heap.config, name)) for name in FIELD_NAMES},
-        "sources": {name: loaded.source_of(name) for name in FIELD_NAMES},
-        "trace": list(heap.trace.lines),
-        "views": [{"name": v.name, "start": v.start, "length": v.length, "offset": v.offset,
-                   "writable": v.writable} for v in heap.views],
-        "memory": {name: attrs.asdict(snap) for name, snap in checkpoints.items()},
-        "stats": heap.stats.as_dict(),
-        "pauses_ms": heap.stats.pauses_ms,
-    }
+    record = run.to_json()
+    record["trace"] = record.pop("strace")
+    record["memory"] = {name: attrs.asdict(snap) for name, snap in checkpoints.items()}
     with open(path, "w") as f:
         json.dump(record, f, indent=1)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,215 @@
+"""The pictures and files of a run: the HTML report in a real headless browser, the trace events
+against the GC log of the same run, the JSON, the plot's advice."""
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from .browser import INSTALL_HINT, BrowserError, Chromium, find_chromium
+from .logshape import split
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One demo run with every output file, and its GC log at gc*=debug written by the heap itself."""
+    d = tmp_path_factory.mktemp("run")
+    files = {name: d / name for name in ("report.html", "trace.json", "run.json", "gc.log")}
+    done = subprocess.run(
+        [sys.executable, "-m", "miniheap", "demo", "--work", "24", "--mapping", "colored",
+         "--gc-log", f"gc*=debug:file={files['gc.log']}", "--html", str(files["report.html"]),
+         "--trace-events", str(files["trace.json"]), "--json", str(files["run.json"])],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return files
+
+
+# ------------------------------------------------------------------- the report in a browser
+
+
+@pytest.fixture
+def browser():
+    if find_chromium() is None:
+        pytest.skip(f"no headless browser to test the HTML report: {INSTALL_HINT}")
+    with Chromium() as chromium:
+        yield chromium
+
+
+def region_states(browser):
+    return browser.evaluate("Array.from(document.querySelectorAll('#region-map .cell'))"
+                            ".map(c => c.getAttribute('data-state')).join('')")
+
+
+def test_report_loads_without_errors_and_the_slider_replays_the_regions(demo_run, browser, tmp_path):
+    run = json.loads(demo_run["run.json"].read_text())
+    browser.open(demo_run["report.html"].as_uri())
+    assert browser.evaluate("document.body.getAttribute('data-ready')") == "yes", browser.errors()
+    assert browser.errors() == []
+    snapshots = run["regions"]
+    assert len(snapshots) >= 4 and len({s["states"] for s in snapshots}) >= 2
+    # Opened at the last collection; the slider moves the map to any other and back.
+    assert region_states(browser) == snapshots[-1]["states"]
+    first_label = browser.evaluate("document.getElementById('snapshot-label').textContent")
+    for index in (0, len(snapshots) // 2, len(snapshots) - 1):
+        browser.evaluate(f"(() => {{ const s = document.getElementById('snapshot'); s.value = '{index}';"
+                         f" s.dispatchEvent(new Event('input')); }})()")
+        assert region_states(browser) == snapshots[index]["states"], index
+        assert browser.evaluate("document.getElementById('region-map').getAttribute('data-snapshot')") == str(index)
+    browser.evaluate("(() => { const s = document.getElementById('snapshot'); s.value = '0';"
+                     " s.dispatchEvent(new Event('input')); })()")
+    assert region_states(browser) != snapshots[-1]["states"]
+    assert browser.evaluate("document.getElementById('snapshot-label').textContent") != first_label
+    assert browser.errors() == []
+
+    png = browser.screenshot()
+    (tmp_path / "report.png").write_bytes(png)
+    from matplotlib import image
+
+    pixels = image.imread(io.BytesIO(png), format="png")
+    height, width = pixels.shape[:2]
+    assert width >= 900 and height >= 1500, (width, height)
+    colours = {tuple(p) for p in (pixels[::7, ::7, :3] * 255).astype(int).reshape(-1, 3).tolist()}
+    assert pixels[:, :, :3].std() > 0.05 and len(colours) > 30, "the screenshot is blank"
+
+
+def test_a_broken_script_is_caught(demo_run, browser, tmp_path):
+    """The browser test can fail: the same page with a mistake in its script reports the error."""
+    page = demo_run["report.html"].read_text()
+    broken = tmp_path / "broken.html"
+    broken.write_text(page.replace("function show(index) {", "function show(index) { undefinedThing();", 1))
+    browser.open(broken.as_uri())
+    assert any("undefinedThing" in e for e in browser.errors()), browser.errors()
+    assert browser.evaluate("document.body.getAttribute('data-ready')") is None
+
+
+def test_report_is_self_contained(demo_run):
+    page = demo_run["report.html"].read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "the page loads something from a network"
+    assert "<link" not in page and "@import" not in page
+    for section in ("address-space", "regions", "timeline", "memory", "log"):
+        assert f'<section id="{section}">' in page
+    # Views 4 TiB apart cannot be drawn to the heap's scale: the page says so.
+    assert "not to scale" in page and "4 TiB" in page and "0x0000040000000000" in page
+
+
+def test_browser_driver_reports_a_missing_browser():
+    with pytest.raises(BrowserError, match="apt-get install -y chromium"):
+        Chromium(executable=None) if find_chromium() is None else _no_browser()
+
+
+def _no_browser():
+    import shutil
+
+    old = shutil.which
+    try:
+        shutil.which = lambda name: None
+        Chromium()
+    finally:
+        shutil.which = old
+
+
+# ------------------------------------------------------------------- trace events
+
+
+def log_collections(text):
+    """{gc id: {"start": uptime, "end": uptime, "ms": pause, "phases": [(name, ms, start uptime)]}}
+    from a gc*=debug log."""
+    found = {}
+    starts = {}
+    for line in text.splitlines():
+        parts = split(line)
+        if parts is None:
+            continue
+        level, tags, message = parts
+        uptime = float(line[1:line.index("s")])
+        match = re.match(r"GC\((\d+)\) (.*)$", message)
+        if not match:
+            continue
+        gid, rest = int(match[1]), match[2]
+        c = found.setdefault(gid, {"phases": []})
+        if tags == ("gc", "start"):
+            c["start"] = uptime
+        elif tags == ("gc", "phases", "start"):
+            starts[(gid, rest)] = uptime
+        elif tags == ("gc", "phases"):
+            name, ms = re.match(r"(.*) (\d+\.\d{3})ms$", rest).groups()
+            c["phases"].append((name, float(ms), starts[(gid, name)]))
+        elif tags == ("gc",):
+            c["end"], c["ms"] = uptime, float(re.search(r"(\d+\.\d{3})ms$", rest)[1])
+    return found
+
+
+def test_trace_events_nest_and_agree_with_the_gc_log_of_the_same_run(demo_run):
+    trace = json.loads(demo_run["trace.json"].read_text())
+    events = trace["traceEvents"]
+    threads = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert "MainThread" in threads.values()
+    spans = [e for e in events if e["ph"] == "X"]
+    log = log_collections(demo_run["gc.log"].read_text())
+    collections = {e["args"]["gc_id"]: e for e in spans if e["name"].startswith("GC(")}
+    assert sorted(collections) == sorted(log) and len(log) >= 3
+    for gid, c in log.items():
+        span = collections[gid]
+        assert span["name"].endswith(")") and f"GC({gid}) Pause" in span["name"]
+        # The log prints milliseconds with 3 decimals and uptimes in whole milliseconds.
+        assert span["dur"] / 1e3 == pytest.approx(c["ms"], abs=6e-4)
+        assert span["ts"] / 1e6 == pytest.approx(c["start"], abs=1.1e-3)
+        assert (span["ts"] + span["dur"]) / 1e6 == pytest.approx(c["end"], abs=1.1e-3)
+        phases = sorted((e for e in spans if e["args"]["gc_id"] == gid and e is not span), key=lambda e: e["ts"])
+        assert [p["name"] for p in phases] == [name for name, _, _ in sorted(c["phases"], key=lambda p: p[2])] or \
+            sorted(p["name"] for p in phases) == sorted(name for name, _, _ in c["phases"])
+        by_name = {p["name"]: p for p in phases}
+        for name, ms, start in c["phases"]:
+            phase = by_name[name]
+            assert phase["tid"] == span["tid"] and phase["cat"] == "gc,pause"
+            assert phase["dur"] / 1e3 == pytest.approx(ms, abs=6e-4)
+            assert phase["ts"] / 1e6 == pytest.approx(start, abs=1.1e-3)
+            # Nested: inside the collection on the same thread (the viewers draw it as a child).
+            assert span["ts"] <= phase["ts"] and phase["ts"] + phase["dur"] <= span["ts"] + span["dur"] + 1e-3
+    counters = {e["name"] for e in events if e["ph"] == "C"}
+    assert {"heap in use (bytes)", "RSS by view (bytes)", "PSS by view (bytes)",
+            "backing, the real size (bytes)"} <= counters
+    views = next(e for e in events if e["name"] == "RSS by view (bytes)")["args"]
+    assert set(views) == {"Marked0", "Marked1", "Remapped"}
+    assert all(isinstance(e["ts"], (int, float)) and e["ts"] >= 0 for e in events if e["ph"] != "M")
+
+
+# ------------------------------------------------------------------- the JSON
+
+
+def test_json_lists_collections_in_time_order_with_kind_and_cause_and_typed_config(demo_run):
+    run = json.loads(demo_run["run.json"].read_text())
+    collections = run["collections"]
+    assert [c["id"] for c in collections] == list(range(len(collections)))
+    assert [c["end"] for c in collections] == sorted(c["end"] for c in collections)
+    assert {c["kind"] for c in collections} == {"young", "full"}
+    assert {c["cause"] for c in collections} <= {"Allocation Failure", "System.gc()"}
+    assert any(c["cause"] == "System.gc()" and c["kind"] == "full" for c in collections)
+    for c in collections:
+        assert c["pause_ms"] == pytest.approx(c["ns_total"] / 1e6) and c["start"] < c["end"]
+    config = run["config"]
+    assert type(config["heap_size"]) is int and type(config["region_size"]) is int
+    assert type(config["tenuring_threshold"]) is int and type(config["pretouch"]) is bool
+    assert config["mapping"] == "colored" and config["reserve_at"] is None
+    assert run["sources"]["mapping"] == "cli:--mapping"
+    assert "pauses_ms" not in run  # the sorted list lost the timeline; collections keep it
+
+
+# ------------------------------------------------------------------- the plot's advice
+
+
+def test_plot_without_matplotlib_gives_advice_that_works(monkeypatch):
+    from miniheap import plot
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = io.StringIO()
+    assert plot.write_png("x.png", object(), out) is False
+    text = out.getvalue()
+    assert "pip install matplotlib" in text and "pip install '.[plot]'" in text
+    assert "miniheap[plot]" not in text
