@@ -1,0 +1,179 @@
+"""The command line behaves like a Unix tool: help on stdout with status 0, usage errors named with
+status 2, quiet on a closed pipe, a progress line only on a terminal, machine-wide settings changed
+only after saying so."""
+import io
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+
+from miniheap.cli import EXIT_SIGPIPE, Progress
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "examples", "gc_demo.py")
+COMMANDS = ("probe", "demo", "bench")
+
+
+def run(*args, timeout=120, **kwargs):
+    return subprocess.run([sys.executable, "-m", "miniheap", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, **kwargs)
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_main_help_goes_to_stdout_with_status_0(flag):
+    done = run(flag)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("usage: python -m miniheap COMMAND")
+    for name in COMMANDS:
+        assert f"  {name} " in done.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_help_goes_to_stdout_with_status_0(command):
+    done = run(command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith(f"usage: python -m miniheap {command}")
+    assert "miniheap bench:" not in done.stdout  # the help, not a run
+
+
+def test_demo_help_names_the_script_it_was_run_as():
+    done = subprocess.run([sys.executable, DEMO, "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.startswith("usage: gc_demo.py")
+    assert "--html" in done.stdout and "--trace-events" in done.stdout
+
+
+def test_bench_help_has_no_internal_references_or_markup():
+    text = run("bench", "--help").stdout
+    assert "``" not in text and "issue #" not in text and ":ref:" not in text
+    assert "--no-sysctl" in text and "vm.nr_hugepages" in text
+
+
+def test_no_command_prints_usage_on_stderr_with_status_2():
+    done = run()
+    assert done.returncode == 2 and done.stdout == "" and "usage:" in done.stderr
+
+
+def test_unknown_command_is_named():
+    done = run("frobnicate")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "unknown command 'frobnicate'" in done.stderr and "probe, demo, bench" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [("--bogus",), ("probe", "--bogus"), ("demo", "--bogus"), ("bench", "--bogus")])
+def test_unknown_flags_are_named_and_nothing_runs(args):
+    done = run(*args)
+    assert done.returncode == 2, done.stdout[-500:]
+    assert "--bogus" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""  # the probe, demo or benchmark did not start
+
+
+@pytest.mark.parametrize("args", [("probe",), ("demo", "--work", "8"), ("bench", "--list"), ("--help",)])
+def test_a_closed_stdout_ends_the_command_quietly(args):
+    """``python -m miniheap probe | head -3``, made certain: the reader is gone before the first write."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "miniheap", *args], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=180, cwd=ROOT)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode in (0, EXIT_SIGPIPE), done.returncode
+
+
+def test_probe_piped_into_head():
+    done = subprocess.run(f"{sys.executable} -m miniheap probe | head -3", shell=True, capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert len(done.stdout.splitlines()) == 3 and "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------- progress
+
+
+class FakeTerminal(io.StringIO):
+    def __init__(self, tty=True):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_line_rewrites_itself_on_a_terminal_and_is_erased():
+    now = [0.0]
+    term = FakeTerminal()
+    with Progress("demo", stream=term, after=2, clock=lambda: now[0], interval=60) as progress:
+        progress.update("workload 10%")
+        assert term.getvalue() == ""  # not for short runs
+        now[0] = 3.0
+        progress.update("workload 40%")
+        progress.print("a message of its own")
+    text = term.getvalue()
+    assert "\r\x1b[Kdemo: workload 40% (3 s)" in text
+    assert "\r\x1b[Ka message of its own\n" in text
+    assert text.endswith("\r\x1b[K")  # erased at the end
+
+
+def test_progress_writes_no_status_line_when_not_a_terminal():
+    now = [10.0]
+    pipe = FakeTerminal(tty=False)
+    with Progress("bench", stream=pipe, after=0, clock=lambda: now[0]) as progress:
+        progress.update("running copy")
+        progress.print("a message still gets through")
+    assert pipe.getvalue() == "a message still gets through\n"
+
+
+def test_demo_shows_progress_on_a_terminal_stderr_when_stdout_is_redirected():
+    main, child = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "miniheap", "demo", "--work", "24"], stdout=subprocess.PIPE,
+                              stderr=child, text=True, timeout=180, cwd=ROOT,
+                              env=dict(os.environ, MINIHEAP_PROGRESS_AFTER="0"))
+        os.close(child)
+        child = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if child is not None:
+            os.close(child)
+        os.close(main)
+    terminal = b"".join(chunks).decode(errors="replace")
+    assert done.returncode == 0
+    assert "demo: workload" in terminal and "\x1b[K" in terminal
+    assert "\x1b[K" not in done.stdout and "[workload]" in done.stdout
+
+
+# ------------------------------------------------------------------- machine-wide settings
+
+
+def test_bench_says_before_it_changes_the_huge_page_pool_and_can_be_refused(monkeypatch):
+    from miniheap.bench.backends import huge_page_pool
+
+    from .test_bench import FakePool
+
+    said = []
+    pool = FakePool(monkeypatch, total=10, free=4)
+    from miniheap import hugepages
+
+    monkeypatch.setattr(hugepages, "set_pool", lambda pages: (said.append(f"set {pages}"), pool.set_pool(pages))[1])
+    with huge_page_pool(20, say=said.append) as shortage:
+        assert shortage is None
+    assert said[0].startswith("bench: raising vm.nr_hugepages from 10 to 26") and "--no-sysctl" in said[0]
+    assert said[1] == "set 26" and said[2] == "set 10" and said[3] == "bench: vm.nr_hugepages put back to 10"
+
+    said.clear()
+    pool = FakePool(monkeypatch, total=10, free=4)
+    with huge_page_pool(20, may_change=False, say=said.append) as shortage:
+        assert "--no-sysctl" in shortage and "sysctl vm.nr_hugepages=26" in shortage
+    assert pool.sets == [] and said == []
