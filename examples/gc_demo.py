@@ -5,7 +5,9 @@
     python examples/gc_demo.py --backend shm-mremap          # the 2017 thread's system calls
     python examples/gc_demo.py --mapping colored             # ZGC-style coloured views
     python examples/gc_demo.py --config examples/configs/young-mirror.toml
-    python examples/gc_demo.py --plot gc.png                 # needs: pip install '.[plot]'
+    python examples/gc_demo.py --html run.html               # a report to open in a browser
+    python examples/gc_demo.py --trace-events run.json       # for ui.perfetto.dev or chrome://tracing
+    python examples/gc_demo.py --plot gc.png                 # needs: pip install matplotlib
 """
 import sys
 

@@ -56,7 +56,9 @@ class Chromium:
              "--remote-debugging-pipe", "about:blank"],
             # 3 and 4 are kept too: the child closes every other descriptor after child_fds ran.
             pass_fds=(3, 4, to_browser_r, from_browser_w), preexec_fn=child_fds,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Not the sanitizer runtime the ASan stage preloads into Python: the browser is no part of it.
+            env={k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")})
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""

@@ -72,9 +72,8 @@ def address_space_svg(run) -> str:
     views = [v for v in run.views if v["length"]]
     span = max([backing] + [v["offset"] + v["length"] for v in views])
     scale = inner / span
-    parts.append(f'<text x="{LEFT}" y="{y - 12}" class="caption">Each view to scale against the backing it maps '
-                 f'(drawn over the offsets it maps; where the views sit apart in the address space is not to '
-                 f'scale: see the addresses)</text>')
+    parts.append(f'<text x="{LEFT}" y="{y - 12}" class="caption">Each view to scale against the backing, over the '
+                 f'offsets it maps (how far apart the views sit is not to scale: see the addresses)</text>')
     region = run.region_size
     young = run.config.get("young_size", 0)
     previous = None
@@ -184,6 +183,7 @@ def timeline_svg(run) -> str:
     y = top + stem_h + 34
     parts.append(f'<text x="{LEFT}" y="{y - 10}" class="caption">Spans on the thread that ran them: a '
                  f'collection, and its phases below it (widened to at least 2 px)</text>')
+    y += 12
     heights = {0: 16, 1: 10, 2: 7}
     for thread in run.threads:
         parts.append(f'<text x="{LEFT}" y="{y - 1}" class="axis">thread {esc(thread)}</text>')
