@@ -25,13 +25,13 @@ def test_young_phases_are_laid_end_to_end_inside_the_pause():
 
 
 def test_full_collection_roots_are_a_step_inside_marking():
-    spans = serial_spans(dict(full_event(cause=2), time=5.0))
+    spans = serial_spans(dict(full_event(cause=0), time=5.0))
     names = [(s.depth, s.name) for s in spans]
     assert names == [(0, "GC(2) Pause Full (Allocation Failure)"), (1, "Phase 1: Mark live objects"), (2, "Roots"),
                      (1, "Phase 2: Evacuate regions"), (1, "Phase 3: Remap references")]
     mark, roots = spans[1], spans[2]
     assert roots.start == mark.start and roots.end <= mark.end
-    assert spans[0].args["reason"] == "promotion guarantee" and spans[0].args["cause"] == "Allocation Failure"
+    assert spans[0].args["reason"] == "allocation failure" and spans[0].args["cause"] == "Allocation Failure"
 
 
 def zgc_like_events():
