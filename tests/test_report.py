@@ -21,7 +21,7 @@ def demo_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("run")
     files = {name: d / name for name in ("report.html", "trace.json", "run.json", "gc.log")}
     done = subprocess.run(
-        [sys.executable, "-m", "miniheap", "demo", "--work", "24", "--mapping", "colored",
+        [sys.executable, "-m", "miniheap", "demo", "--work", "96", "--mapping", "colored",
          "--gc-log", f"gc*=debug:file={files['gc.log']}", "--html", str(files["report.html"]),
          "--trace-events", str(files["trace.json"]), "--json", str(files["run.json"])],
         capture_output=True, text=True, timeout=300, cwd=ROOT)
