@@ -1,11 +1,13 @@
-"""Compile tests/native/test_core.c against the native sources and run it.
+"""Compile tests/native/test_core.c and test_inline.c against the native sources and run them.
 
-Three builds:
+test_core.c drives the handle API, test_inline.c the inline fast path of miniheap-inline.h. Builds:
 * AddressSanitizer + UndefinedBehaviorSanitizer (-O1 -g), the main run;
 * plain -O2 -Werror, which also maps the coloured views at ZGC's addresses (1<<42, 1<<43, 1<<44:
   under ASan they collide with its shadow memory, so that build maps them at 1<<28..1<<30), and
   caps the mark stack so the overflow path is exercised;
-* the core without its card mark (-DMH_TEST_NO_CARD_MARK), which must be caught.
+* the core without its card mark (-DMH_TEST_NO_CARD_MARK), which must be caught;
+* test_inline.c without the inline card mark of mh_put (-DMH_TEST_NO_INLINE_CARD_MARK), which must
+  be caught too.
 """
 import glob
 import os
@@ -18,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 NATIVE = os.path.join(ROOT, "src", "miniheap", "native")
 TEST_SOURCE = os.path.join(HERE, "test_core.c")
+INLINE_SOURCE = os.path.join(HERE, "test_inline.c")
 
 WARNINGS = ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing"]
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
@@ -36,9 +39,9 @@ def core_sources():
     return sorted(s for d in CORE_DIRS for s in glob.glob(os.path.join(d, "*.c")))
 
 
-def build(tmp_path, name, flags):
+def build(tmp_path, name, flags, source=TEST_SOURCE):
     exe = str(tmp_path / name)
-    cmd = ["gcc", *WARNINGS, *flags, *INCLUDES, TEST_SOURCE, *core_sources(), "-o", exe]
+    cmd = ["gcc", *WARNINGS, *flags, *INCLUDES, source, *core_sources(), "-o", exe, "-lpthread"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
     assert "warning" not in result.stderr, result.stderr
@@ -96,3 +99,24 @@ def test_asan_reports_a_read_of_space_the_collector_emptied(tmp_path, space):
     assert "reading through a stale pointer" in result.stdout, result.stdout + result.stderr
     assert "read " not in result.stdout.replace("reading", ""), "the stale read went unnoticed"
     assert "use-after-poison" in result.stderr, result.stderr[-2000:]
+
+
+def test_inline_path_sanitized(tmp_path):
+    exe = build(tmp_path, "test_inline_asan", SANITIZE, INLINE_SOURCE)
+    result = run(exe, "40000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failures" in result.stdout
+
+
+def test_inline_path_optimised_zgc_addresses(tmp_path):
+    exe = build(tmp_path, "test_inline_o2", ["-O2", "-Werror"], INLINE_SOURCE)
+    result = run(exe, "150000")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failures" in result.stdout
+
+
+def test_missing_inline_card_mark_is_caught(tmp_path):
+    exe = build(tmp_path, "test_inline_broken", ["-O1", "-g", "-DMH_TEST_NO_INLINE_CARD_MARK"], INLINE_SOURCE)
+    result = run(exe, "broken-cards")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "was caught" in result.stdout

@@ -189,7 +189,7 @@ def run(opts):
     if mine.unavailable:
         result.unavailable(mine.unavailable)
     result.targets = [Target("gcbench-python time / CPython's", ratio(mine.median("time_s"), peer.median("time_s")),
-                             1.5, note=f"CPython peer {peer.unavailable}" if peer.unavailable else "")]
+                             1.0, note=f"CPython peer {peer.unavailable}" if peer.unavailable else "")]
     if opts.quick:
         result.notes.append("quick mode: small trees; the ratio is not the issue's target")
     return result

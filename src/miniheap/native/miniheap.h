@@ -18,7 +18,12 @@
  *
  * Roots are handles: small integers naming slots of a handle table that the
  * collector updates when objects move. A mutator never holds a raw address
- * across an allocation or a collection.
+ * across an allocation or a collection. Every call validates its arguments.
+ *
+ * C mutators that make millions of allocations, loads and stores use the
+ * inline fast path of miniheap-inline.h instead (C only, not parsed by cffi):
+ * a per-thread mutator record, bump allocation, a store with its card mark and
+ * a load with its colour test, all inline, with roots in a shadow stack.
  *
  * The text between the cdef markers is read by cffi (src/miniheap/_build.py),
  * so it holds only declarations cffi can parse: no #include, no macros other
@@ -121,16 +126,16 @@ typedef struct mh_gc_event {
 typedef struct mh_stats {
     uint64_t young_collections;
     uint64_t full_collections;
-    uint64_t objects_allocated;
-    uint64_t bytes_allocated;
+    uint64_t objects_allocated;   /* mh_alloc calls (the inline path counts nothing per object) */
+    uint64_t bytes_allocated;     /* from the bump pointer when a collection starts or stats are read */
     uint64_t bytes_copied;
     uint64_t bytes_promoted;
     uint64_t total_pause_ns;
     uint64_t max_pause_ns;
-    uint64_t loads_fast;          /* load barrier: reference already had the good colour */
+    uint64_t loads_fast;          /* load barrier (handle API): reference already had the good colour */
     uint64_t loads_slow;          /* load barrier: bad colour, slow path taken */
     uint64_t loads_healed;        /* slow path stored a good reference back into the field */
-    uint64_t stores;              /* reference stores through the write barrier */
+    uint64_t stores;              /* reference stores through the write barrier (handle API) */
     uint64_t handles_live;
     uint64_t regions_committed;
     uint64_t commit_failures;

@@ -1,14 +1,14 @@
 /*
  * bench.h: C mutators and timing helpers for `python -m miniheap bench`.
  *
- * These are embedders of miniheap.h like any other: they use only the handle API, so what they
- * measure is what a C embedder would see. They are compiled into miniheap._native beside the
- * collector (src/miniheap/_build.py appends the cdef section below to the cffi cdef), and make no
- * system calls: the heap they run on is built by the Python Heap, on a real backend.
+ * These are embedders of miniheap like any other: they use the inline fast path of
+ * miniheap-inline.h, so what they measure is what a C embedder (or a JIT) would see. They are
+ * compiled into miniheap._native beside the collector (src/miniheap/_build.py appends the cdef
+ * section below to the cffi cdef), and make no system calls: the heap they run on is built by the
+ * Python Heap, on a real backend.
  *
- * Pauses are read from mh_get_stats() after every call that may collect: when the collection count
- * moved, the growth of total_pause_ns is the pause of that call. This needs nothing from the heap's
- * on_gc listener, which belongs to the Python façade.
+ * Nothing is recorded inside the timed loops: the pauses are the heap's own events, which the
+ * Python Heap keeps (Heap.events, from on_gc).
  */
 #ifndef MINIHEAP_BENCH_H
 #define MINIHEAP_BENCH_H
@@ -20,31 +20,8 @@
 
 /* cdef-begin */
 
-/* One pause seen by a mutator: the collections run inside one call (usually 1; a young collection
- * followed by a full one shows as 2), their pause time and what they copied. */
-typedef struct mh_bench_pause {
-    uint64_t ns;
-    uint64_t bytes_copied;
-    uint32_t collections;
-    int32_t full;                 /* 1 if a full collection was among them */
-} mh_bench_pause;
-
-/* Where a mutator records its pauses: the caller owns the array. Pauses beyond capacity are counted
- * in dropped (and still summed into the totals). */
-typedef struct mh_bench_pauses {
-    mh_bench_pause *items;
-    uint32_t capacity;
-    uint32_t count;
-    uint32_t dropped;
-    uint64_t total_ns;
-    uint64_t young, full;
-    uint64_t bytes_copied;
-    /* the heap's counters when last looked at (set by the mutators) */
-    uint64_t seen_collections, seen_pause_ns, seen_copied, seen_full;
-} mh_bench_pauses;
-
-/* GCBench (Boehm) on the handle API. A Node is an object of 2 reference slots (left, right) and
- * node_bytes of payload (8: the two ints of the classic Node); the array is an object of no slots
+/* GCBench (Boehm) on the inline fast path. A Node is an object of 2 reference slots (left, right)
+ * and node_bytes of payload (8: the two ints of the classic Node); the array is an object of no slots
  * and 8 * array_size bytes. */
 typedef struct mh_gcbench_params {
     int32_t stretch_depth;        /* 18 */
@@ -61,28 +38,28 @@ typedef struct mh_gcbench_result {
     char error[256];              /* why not */
     uint64_t ns_total;            /* all repetitions */
     uint64_t ns_rep[16];          /* each repetition */
-    uint64_t nodes_allocated;
+    uint64_t nodes_allocated;     /* from the tree sizes (nothing is counted per allocation) */
     uint64_t checks;              /* checks passed: tree sizes and array values */
 } mh_gcbench_result;
 
-/* Run GCBench on heap; returns 0, or -1 with result->error set. pauses may be NULL. */
-int mh_gcbench_run(mh_heap *heap, const mh_gcbench_params *params, mh_gcbench_result *result,
-                   mh_bench_pauses *pauses);
+/* Run GCBench on heap; returns 0, or -1 with result->error set. The pauses are the heap's own
+ * events (on_gc). */
+int mh_gcbench_run(mh_heap *heap, const mh_gcbench_params *params, mh_gcbench_result *result);
 
 /* Copy-rate workload: build `lists` linked lists, interleaved, of objects of nrefs slots (slot 0 is
  * the link) and nbytes of payload, until `objects` objects exist, all of them live. The heads stay
  * held by the handles written to heads[0..lists). Returns 0, or -1 with error set. */
 int mh_bench_build_lists(mh_heap *heap, uint64_t objects, uint32_t nrefs, uint32_t nbytes,
-                         uint32_t lists, mh_handle *heads, mh_bench_pauses *pauses,
-                         char *error, size_t errlen);
+                         uint32_t lists, mh_handle *heads, char *error, size_t errlen);
 /* Walk the lists from their heads and return the number of objects reached (-1 on error). */
 int64_t mh_bench_count_lists(mh_heap *heap, uint32_t lists, const mh_handle *heads);
-/* mh_collect(full), recorded in pauses. Returns mh_collect's result. */
-int mh_bench_collect(mh_heap *heap, int full, mh_bench_pauses *pauses);
-
 /* memcpy of nbytes between two malloc'd, pre-touched buffers, reps times; the time of each copy is
- * written to ns_out[0..reps). Returns 0, or -1 if the buffers could not be allocated. */
-int mh_bench_memcpy(uint64_t nbytes, uint32_t reps, uint64_t *ns_out);
+ * written to ns_out[0..reps). cold: before each copy, a buffer larger than the last-level cache is
+ * written through, so the copy reads and writes memory, as a collection does (the objects it copies
+ * were allocated long before, the to-space it fills was not touched since the last one); warm:
+ * nothing in between, so a copy that fits the caches runs from them. Returns 0, or -1 if the
+ * buffers could not be allocated. */
+int mh_bench_memcpy(uint64_t nbytes, uint32_t reps, int cold, uint64_t *ns_out);
 
 /* Write one byte every stride bytes of [addr, addr + length): the first touch of mapped memory.
  * Returns the nanoseconds it took. */
@@ -92,9 +69,5 @@ uint64_t mh_bench_touch(uint64_t addr, uint64_t length, uint64_t stride);
 uint64_t mh_bench_now_ns(void);
 
 /* cdef-end */
-
-/* Internal to the bench sources. */
-void mh_bench_pauses_begin(mh_heap *heap, mh_bench_pauses *pauses);
-void mh_bench_pauses_note(mh_heap *heap, mh_bench_pauses *pauses);
 
 #endif

@@ -10,6 +10,7 @@
 #include "card.h"
 #include "forwarding.h"
 #include "mark.h"
+#include "mutator.h"
 #include "poison.h"
 
 static const char no_heap_message[] =
@@ -254,6 +255,7 @@ static void heap_release(mh_heap *h)
     cards_free(h);
     mark_free(h);
     handles_free(h);
+    mutators_free(h); /* records still attached when the heap is freed */
     pthread_mutex_destroy(&h->lock);
     if (error_heap == h)
         error_heap = NULL;
@@ -362,6 +364,9 @@ uint64_t gc_begin(mh_heap *h, int kind, int cause)
     ev->old_before = h->old_used;
     ev->used_before = young_used(h) + h->old_used;
     ev->tenuring_threshold = h->tenuring_threshold;
+    /* allocated bytes, from eden's bump pointer: nothing counts them one by one */
+    h->bytes_retired += h->eden_top - h->eden_mark;
+    h->eden_mark = h->eden_top;
     return clock_ns();
 }
 
@@ -385,6 +390,7 @@ void gc_end(mh_heap *h, uint64_t t0)
     if (ev->ns_total > s->max_pause_ns)
         s->max_pause_ns = ev->ns_total;
     h->last_gc_full = ev->kind == MH_GC_FULL;
+    h->eden_mark = h->eden_top; /* eden restarts (from 0, or where a failed collection left it) */
     h->busy = false;
     if (h->config.on_gc)
         h->config.on_gc(h->config.ctx, ev);
@@ -392,7 +398,13 @@ void gc_end(mh_heap *h, uint64_t t0)
 
 /* ---- occupancy -------------------------------------------------------- */
 
-static inline const mh_stats *mh_get_stats_unlocked(mh_heap *h) { return heap_ok(h) ? &h->stats : NULL; }
+static inline const mh_stats *mh_get_stats_unlocked(mh_heap *h)
+{
+    if (!heap_ok(h))
+        return NULL;
+    h->stats.bytes_allocated = h->bytes_retired + (h->eden_top - h->eden_mark);
+    return &h->stats;
+}
 MH_LOCKED(const mh_stats *, mh_get_stats, (mh_heap *h), (h)) /* hot: benchmarks read it per call */
 uint64_t mh_eden_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->eden_top : 0; }
 uint64_t mh_survivor_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->from_top + h->to_top : 0; }

@@ -14,6 +14,7 @@
 #include <sanitizer/asan_interface.h>
 #endif
 #include "miniheap.h"
+#include "miniheap-inline.h" /* the mutator record; before the pragma: its functions are exported */
 
 /* Everything declared from here on (the rest of this header, the core's other
  * headers and files, which include system headers before this one) is
@@ -92,7 +93,9 @@ struct mh_heap {
     int stale_color;              /* colour of the last marking: its references may need forwarding */
     uint64_t last_live;           /* bytes marked by the last full GC */
 
-    /* roots */
+    /* roots: the handles, and the shadow stacks of the attached mutator records */
+    struct mh_mutator *mutators;  /* attached records (core/mutator.c), a list */
+    uint32_t mutator_calls;       /* calls in progress that took the records' buffer back */
     mh_ref *handles;
     int32_t *handle_next;         /* free list; HANDLE_LIVE marks a handle in use */
     int32_t handle_free;
@@ -100,6 +103,8 @@ struct mh_heap {
     uint32_t handle_hwm;          /* no handle at or above this index was ever issued */
 
     /* reporting */
+    uint64_t bytes_retired;       /* allocated before eden's bump pointer last restarted */
+    uint64_t eden_mark;           /* eden_top when it last restarted: allocated since = eden_top - it */
     mh_stats stats;
     mh_gc_event ev;
     uint32_t gc_count;
@@ -162,12 +167,22 @@ mh_heap *heap_lock(mh_heap *h);
 void heap_unlock(mh_heap *h);
 
 /* A public function: when this thread already holds the heap, straight to
- * the implementation; otherwise under the lock. */
+ * the implementation; otherwise under the lock. A thread that holds the heap
+ * may have a mutator record attached (core/mutator.h): its allocation pointer
+ * comes back into the heap record for the call, and goes out again after. */
+void mutators_retire_slow(mh_heap *h);
+void mutators_refill_slow(mh_heap *h);
 #define MH_LOCKED(ret, name, params, args)                    \
     MH_API ret name params                                    \
     {                                                         \
-        if (MH_LIKELY(heap_held(h)))                          \
-            return name##_unlocked args;                      \
+        if (MH_LIKELY(heap_held(h))) {                        \
+            if (MH_LIKELY(h->mutators == NULL))               \
+                return name##_unlocked args;                  \
+            mutators_retire_slow(h);                          \
+            ret held_ = name##_unlocked args;                 \
+            mutators_refill_slow(h);                          \
+            return held_;                                     \
+        }                                                     \
         mh_heap *locked_ = heap_lock(h);                      \
         ret result_ = name##_unlocked args;                   \
         heap_unlock(locked_);                                 \
@@ -256,6 +271,8 @@ static inline mh_handle handle_new(mh_heap *h, mh_ref ref)
 
 /* alloc.c */
 uint64_t old_bump(mh_heap *h, uint64_t size);
+/* A new object (eden, or humongous), initialised; may collect. Its offset, or UINT64_MAX (error set). */
+uint64_t alloc_object(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
 
 /* young.c / full.c */
 int collect_young(mh_heap *h, int cause);

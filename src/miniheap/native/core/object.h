@@ -97,19 +97,26 @@ static inline int obj_is_humongous(const mh_object *o) { return (o->header & OBJ
 /* Offset of a reference slot from the object start. */
 static inline uint64_t obj_slot_offset(uint32_t slot) { return OBJ_HEADER_BYTES + 8ull * slot; }
 
-/* Zero the slots and the payload of a new object of `size` bytes, then write its header. */
-static inline void obj_init(mh_object *o, uint32_t nrefs, uint32_t nbytes, uint64_t flags)
+/* Zero the slots and the payload of a new object, then write its header.
+ * Small bodies (the common case) are a few word stores, chosen by a switch:
+ * with a constant shape (the inline fast path's usual case) the compiler
+ * keeps just the stores; a loop would become a call to memset. */
+static inline __attribute__((always_inline)) void obj_init(mh_object *o, uint32_t nrefs, uint32_t nbytes,
+                                                          uint64_t flags)
 {
-    uint64_t body = obj_size_for(nrefs, nbytes) - OBJ_HEADER_BYTES;
+    uint64_t words = (obj_size_for(nrefs, nbytes) - OBJ_HEADER_BYTES) >> 3;
     uint64_t *w = (uint64_t *)(o + 1);
-    /* small objects (the common case): a few word stores, not a call to memset */
-    if (body <= 64) {
-        for (uint64_t i = 0; i < body / 8; i++) {
-            __asm__("" : "+r"(i)); /* keep it a loop: GCC would turn it back into memset */
-            w[i] = 0;
-        }
-    } else {
-        memset(w, 0, body);
+    switch (words) {
+    case 8: w[7] = 0; /* fall through */
+    case 7: w[6] = 0; /* fall through */
+    case 6: w[5] = 0; /* fall through */
+    case 5: w[4] = 0; /* fall through */
+    case 4: w[3] = 0; /* fall through */
+    case 3: w[2] = 0; /* fall through */
+    case 2: w[1] = 0; /* fall through */
+    case 1: w[0] = 0; /* fall through */
+    case 0: break;
+    default: memset(w, 0, words << 3);
     }
     o->header = hdr_make(nrefs, nbytes, flags);
 }

@@ -101,6 +101,57 @@ uint64_t old_bump(mh_heap *h, uint64_t size)
     return region_bump(h, r, size);
 }
 
+/* The shape is allowed and could ever fit (the error says why not). */
+static bool alloc_check(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    uint64_t size = obj_size_for(nrefs, nbytes);
+    uint64_t old_capacity = h->heap_size - h->young_end;
+    if (nrefs > OBJ_MAX_NREFS) {
+        heap_error(h, MH_E_TOO_LARGE,
+                   "an object may have at most %u reference slots, %u were requested; split it "
+                   "into several objects",
+                   OBJ_MAX_NREFS, nrefs);
+        return false;
+    }
+    if (size > old_capacity) {
+        heap_error(h, MH_E_TOO_LARGE,
+                   "an object of %llu bytes (%u slots, %u payload bytes) can never fit: the "
+                   "largest object is the old generation, %llu bytes; raise heap_size or "
+                   "allocate smaller objects",
+                   (unsigned long long)size, nrefs, nbytes, (unsigned long long)old_capacity);
+        return false;
+    }
+    return true;
+}
+
+/* Place and initialise an object of a checked shape, in eden or, above half a
+ * region, as a humongous object; collects if need be. Its offset, or
+ * UINT64_MAX (the error is set). */
+static uint64_t alloc_place(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    uint64_t size = obj_size_for(nrefs, nbytes);
+    uint64_t offset;
+    uint64_t flags = 0;
+    if (size > h->region_size / 2) {
+        if (!humongous_alloc(h, size, &offset))
+            return UINT64_MAX;
+        flags = OBJ_HUMONGOUS;
+        h->bytes_retired += size; /* not in eden: counted here, not from the bump pointer */
+    } else {
+        if (!eden_alloc(h, size, &offset))
+            return UINT64_MAX;
+        if (size > h->young_max_size)
+            h->young_max_size = size;
+    }
+    obj_init(heap_addr(h, offset), nrefs, nbytes, flags);
+    return offset;
+}
+
+uint64_t alloc_object(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    return alloc_check(h, nrefs, nbytes) ? alloc_place(h, nrefs, nbytes) : UINT64_MAX;
+}
+
 static mh_handle alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
 
 static inline mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
@@ -108,7 +159,9 @@ static inline mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t n
     if (!heap_enter(h))
         return MH_ERROR;
     /* The fast path: a small object that fits in eden, a free handle. Anything
-     * else (an error to report, a collection, a humongous object) is alloc_slow. */
+     * else (an error to report, a collection, a humongous object) is alloc_slow.
+     * Allocated bytes are not counted here: they are read from eden's bump
+     * pointer when a collection starts (heap.c). */
     uint64_t size = obj_size_for(nrefs, nbytes);
     if (MH_LIKELY(size <= h->small_max && size <= h->eden_end - h->eden_top &&
                   h->handle_free != HANDLE_END)) {
@@ -119,7 +172,6 @@ static inline mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t n
             h->young_max_size = size;
         obj_init(heap_addr(h, offset), nrefs, nbytes, 0);
         h->stats.objects_allocated++;
-        h->stats.bytes_allocated += size;
         return handle_new(h, ref_good(&h->views, offset));
     }
     return alloc_slow(h, nrefs, nbytes);
@@ -127,40 +179,12 @@ static inline mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t n
 
 static mh_handle __attribute__((noinline)) alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 {
-    uint64_t size = obj_size_for(nrefs, nbytes);
-    uint64_t old_capacity = h->heap_size - h->young_end;
-    if (nrefs > OBJ_MAX_NREFS) {
-        heap_error(h, MH_E_TOO_LARGE,
-                   "an object may have at most %u reference slots, %u were requested; split it "
-                   "into several objects",
-                   OBJ_MAX_NREFS, nrefs);
+    if (!alloc_check(h, nrefs, nbytes) || !handle_available(h))
         return MH_ERROR;
-    }
-    if (size > old_capacity) {
-        heap_error(h, MH_E_TOO_LARGE,
-                   "an object of %llu bytes (%u slots, %u payload bytes) can never fit: the "
-                   "largest object is the old generation, %llu bytes; raise heap_size or "
-                   "allocate smaller objects",
-                   (unsigned long long)size, nrefs, nbytes, (unsigned long long)old_capacity);
+    uint64_t offset = alloc_place(h, nrefs, nbytes);
+    if (offset == UINT64_MAX)
         return MH_ERROR;
-    }
-    if (!handle_available(h))
-        return MH_ERROR;
-    uint64_t offset;
-    uint64_t flags = 0;
-    if (size > h->region_size / 2) {
-        if (!humongous_alloc(h, size, &offset))
-            return MH_ERROR;
-        flags = OBJ_HUMONGOUS;
-    } else {
-        if (!eden_alloc(h, size, &offset))
-            return MH_ERROR;
-        if (size > h->young_max_size)
-            h->young_max_size = size;
-    }
-    obj_init(heap_addr(h, offset), nrefs, nbytes, flags);
     h->stats.objects_allocated++;
-    h->stats.bytes_allocated += size;
     return handle_new(h, ref_good(&h->views, offset));
 }
 

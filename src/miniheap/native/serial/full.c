@@ -21,6 +21,7 @@
 #include "card.h"
 #include "forwarding.h"
 #include "mark.h"
+#include "mutator.h"
 #include "promotion.h"
 
 int full_phases(mh_heap *h);
@@ -339,6 +340,10 @@ static void remap_roots_lazily(mh_heap *h)
     for (uint32_t i = 0; i < h->handle_hwm; i++)
         if (handle_live(h, i) && h->handles[i])
             h->handles[i] = barrier_remap(h, h->handles[i]);
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        for (uint32_t i = 0; i < m->nroots; i++)
+            if (m->roots[i])
+                m->roots[i] = barrier_remap(h, m->roots[i]);
 }
 
 static void remap(mh_heap *h)
@@ -352,6 +357,9 @@ static void remap(mh_heap *h)
     for (uint32_t i = 0; i < h->handle_hwm; i++)
         if (handle_live(h, i))
             remap_slot(h, &h->handles[i]);
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        for (uint32_t i = 0; i < m->nroots; i++)
+            remap_slot(h, &m->roots[i]);
     /* young is empty unless its evacuation failed */
     remap_range(h, 0, h->eden_top);
     remap_range(h, from_base(h), from_base(h) + h->from_top);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include "mark.h"
 #include "barrier.h"
+#include "mutator.h"
 
 int mark_init(mh_heap *h)
 {
@@ -111,6 +112,13 @@ void mark_roots(mh_heap *h)
         mh_ref v = mark_heal(h, &h->handles[i]);
         if (v)
             mark_object(h, v);
+    }
+    for (mh_mutator *m = h->mutators; m; m = m->next) {
+        for (uint32_t i = 0; i < m->nroots; i++) {
+            mh_ref v = mark_heal(h, &m->roots[i]);
+            if (v)
+                mark_object(h, v);
+        }
     }
 }
 

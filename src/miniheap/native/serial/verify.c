@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "card.h"
 #include "forwarding.h"
+#include "mutator.h"
 
 typedef struct verifier {
     mh_heap *h;
@@ -201,6 +202,15 @@ int mh_verify_unlocked(mh_heap *h)
             problem(&v, "handle %u holds 0x%llx: handles must hold good-coloured, non-null "
                         "references", i, (unsigned long long)h->handles[i]);
         check_ref(&v, h->handles[i], "handle", i, false);
+    }
+    uint32_t record = 0;
+    for (mh_mutator *m = h->mutators; m; m = m->next, record++) {
+        for (uint32_t i = 0; i < m->nroots; i++) {
+            if (ref_is_stale(&h->views, m->roots[i]))
+                problem(&v, "root %u of mutator record %u holds 0x%llx: roots must hold good-coloured "
+                            "references", i, record, (unsigned long long)m->roots[i]);
+            check_ref(&v, m->roots[i], "shadow-stack root", i, false);
+        }
     }
     free(v.starts);
     if (v.problems)

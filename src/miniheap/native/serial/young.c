@@ -30,6 +30,7 @@
 #include "barrier.h"
 #include "card.h"
 #include "mark.h"
+#include "mutator.h"
 #include "promotion.h"
 
 typedef struct copier {
@@ -339,6 +340,9 @@ static bool young_phases(mh_heap *h)
     for (uint32_t i = 0; i < h->handle_hwm; i++)
         if (handle_live(h, i))
             young_trace(&c, &h->handles[i], h->handles[i]);
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        for (uint32_t i = 0; i < m->nroots; i++)
+            young_trace(&c, &m->roots[i], m->roots[i]);
     ev->ns_roots = clock_ns() - t;
 
     t = clock_ns();

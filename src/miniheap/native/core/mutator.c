@@ -1,0 +1,240 @@
+/*
+ * mutator.c: mutator records (miniheap-inline.h): attach and detach, the slow
+ * paths of the inline fast path, and the meeting points with the heap record
+ * (mutator.h).
+ *
+ * Serial: an attached record's buffer is eden itself. top and limit are eden's
+ * bump pointer and end as addresses in the allocation view, the view whose
+ * addresses are the good references between collections (the single view, or
+ * Remapped in the coloured layout: a full collection ends with Remapped good),
+ * so a new object's reference is its address and ref_bits is 0.
+ *
+ * Where a concurrent collector hooks in (zgc, DESIGN-C.md sections 4 and 5):
+ * every slow path starts in slow_path_enter, the place to poll a pending
+ * safepoint (set limit := 0 in every record to bring the mutators here) and to
+ * deliver queued events; the buffer it hands out is mutators_refill_slow's.
+ */
+#include <stdlib.h>
+#include "mutator.h"
+#include "barrier.h"
+#include "card.h"
+#include "poison.h"
+
+_Static_assert(MH_CARD_SHIFT == CARD_SHIFT && MH_CARD_DIRTY == CARD_DIRTY,
+               "miniheap-inline.h must mark cards as the collector reads them");
+
+#define ROOTS_INITIAL 256
+
+/* Address of heap offset 0 in the allocation view. */
+static inline uint64_t alloc_base(const mh_heap *h) { return (uint64_t)(uintptr_t)heap_addr(h, 0); }
+
+/* A sanitizer build of the core cannot let inline code it did not see built
+ * with ASan allocate: that code would not mark its objects addressable and the
+ * core's own reads of them would be reported. Such records always take the
+ * slow path (limit 0). */
+static bool forced_slow(const mh_mutator *m)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return !(m->flags & MH_ATTACH_SANITIZED);
+#else
+    (void)m;
+    return false;
+#endif
+}
+
+/* The records' allocation pointers into the heap record. Serial: at most one
+ * record is attached (attaching holds the heap), and it owns eden. */
+static void sync_in(mh_heap *h)
+{
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        h->eden_top = m->top - alloc_base(h);
+}
+
+/* The heap record's buffer out to the records, and what their inline code needs. */
+static void sync_out(mh_heap *h)
+{
+    uint64_t base = alloc_base(h);
+    /* the inline path allocates objects of up to MH_INLINE_MAX_BYTES without telling
+     * anyone their size: the bound on young objects (promotion's waste estimate) */
+    if (h->young_max_size < MH_INLINE_MAX_BYTES)
+        h->young_max_size = MH_INLINE_MAX_BYTES;
+    for (mh_mutator *m = h->mutators; m; m = m->next) {
+        m->top = base + h->eden_top;
+        m->limit = forced_slow(m) ? 0 : base + h->eden_end;
+        m->ref_bits = 0;
+        m->bad_mask = h->views.bad_mask;
+        m->addr_base = 0;
+        m->addr_shift = 0;
+        /* a slot's card: cards[offset >> 9] with offset = address - base */
+        m->card_base = (uintptr_t)h->cards - (uintptr_t)(base >> CARD_SHIFT);
+        m->card_from = base + h->young_end;
+    }
+}
+
+/* Calls nest (an on_gc listener calls mh_verify inside the collection that a
+ * slow path started): only the outermost one moves the pointer in and out. */
+void mutators_retire_slow(mh_heap *h)
+{
+    if (h->mutator_calls++ == 0)
+        sync_in(h);
+}
+
+void mutators_refill_slow(mh_heap *h)
+{
+    if (--h->mutator_calls == 0)
+        sync_out(h);
+}
+
+void mutators_free(mh_heap *h)
+{
+    while (h->mutators) {
+        mh_mutator *m = h->mutators;
+        h->mutators = m->next;
+        free(m->roots);
+        free(m);
+    }
+}
+
+static bool not_attached_error(mh_heap *h)
+{
+    heap_error(h, MH_E_BAD_ARGUMENT,
+               "this mutator record is used by a thread that did not attach it (or after "
+               "mh_mutator_detach); each thread attaches its own with mh_mutator_attach");
+    return false;
+}
+
+/* Every slow path starts here: the record's thread must hold the heap, and
+ * the heap must accept calls (not closed, not inside a callback). */
+static inline bool slow_path_enter(mh_mutator *m)
+{
+    mh_heap *h = m->heap;
+    if (MH_UNLIKELY(!heap_held(h) || m->thread != thread_id()))
+        return heap_ok(h) && not_attached_error(h);
+    return heap_enter(h);
+}
+
+MH_API mh_mutator *mh_mutator_attach_flags(mh_heap *h, uint32_t flags)
+{
+    if (!heap_lock(h))
+        return NULL;
+    if (!heap_enter(h)) {
+        heap_unlock(h);
+        return NULL;
+    }
+    for (mh_mutator *m = h->mutators; m; m = m->next) {
+        if (m->thread == thread_id()) {
+            heap_error(h, MH_E_BAD_ARGUMENT,
+                       "this thread has a mutator record attached to this heap already; use it, "
+                       "or mh_mutator_detach it first");
+            heap_unlock(h);
+            return NULL;
+        }
+    }
+    mh_mutator *m = calloc(1, sizeof *m);
+    mh_ref *roots = malloc(ROOTS_INITIAL * sizeof *roots);
+    if (!m || !roots) {
+        free(m);
+        free(roots);
+        heap_error(h, MH_E_NO_MEMORY, "out of memory for a mutator record; free memory on the machine");
+        heap_unlock(h);
+        return NULL;
+    }
+    m->roots = roots;
+    m->maxroots = ROOTS_INITIAL;
+    m->flags = flags;
+    m->heap = h;
+    m->thread = thread_id();
+    if (h->mutators)
+        sync_in(h); /* (never in serial, where attaching holds the heap) */
+    m->next = h->mutators;
+    h->mutators = m;
+    sync_out(h);
+    return m; /* the heap stays held until mh_mutator_detach */
+}
+
+MH_API void mh_mutator_detach(mh_mutator *m)
+{
+    if (!m)
+        return;
+    mh_heap *h = m->heap;
+    if (!heap_held(h) || m->thread != thread_id()) {
+        if (heap_ok(h))
+            not_attached_error(h);
+        return;
+    }
+    if (h->mutator_calls) {
+        heap_error(h, MH_E_BUSY, "mh_mutator_detach inside a call of this heap (a callback): "
+                   "detach after the call returns");
+        return;
+    }
+    sync_in(h);
+    for (mh_mutator **p = &h->mutators; *p; p = &(*p)->next) {
+        if (*p == m) {
+            *p = m->next;
+            break;
+        }
+    }
+    free(m->roots);
+    free(m);
+    if (h->mutators)
+        sync_out(h);
+    heap_unlock(h);
+}
+
+MH_API mh_ref mh_new_slow(mh_mutator *m, uint32_t nrefs, uint32_t nbytes)
+{
+    if (!slow_path_enter(m))
+        return 0;
+    mh_heap *h = m->heap;
+    mutators_retire(h);
+    uint64_t offset = alloc_object(h, nrefs, nbytes);
+    mutators_refill(h);
+    return offset == UINT64_MAX ? 0 : ref_good(&h->views, offset);
+}
+
+MH_API mh_ref mh_get_slow(mh_mutator *m, mh_ref *field, mh_ref stale)
+{
+    if (!slow_path_enter(m))
+        return 0;
+    return barrier_slow(m->heap, field, stale);
+}
+
+MH_API void mh_poll_slow(mh_mutator *m)
+{
+    /* serial never stops mutators: a record lands here only when its fast path is off
+     * (limit 0 for a record the sanitizer build keeps in the core) */
+    slow_path_enter(m);
+}
+
+MH_API int mh_roots_grow(mh_mutator *m)
+{
+    mh_heap *h = m->heap;
+    uint32_t bigger = m->maxroots < (1u << 30) ? m->maxroots * 2 : 0;
+    mh_ref *roots = bigger ? realloc(m->roots, (size_t)bigger * sizeof *roots) : NULL;
+    if (!roots) {
+        heap_error(h, MH_E_NO_MEMORY, "the shadow stack cannot grow beyond %u roots; pop roots you "
+                   "no longer need (mh_unwind) or free memory", m->maxroots);
+        return -1;
+    }
+    m->roots = roots;
+    m->maxroots = bigger;
+    return 0;
+}
+
+MH_API void mh_mutator_unpoison(mh_mutator *m, uint64_t address, uint64_t size)
+{
+    space_unpoison(m->heap, address - alloc_base(m->heap), size);
+}
+
+MH_API mh_handle mh_mutator_handle(mh_mutator *m, mh_ref ref)
+{
+    if (!slow_path_enter(m))
+        return MH_ERROR;
+    mh_heap *h = m->heap;
+    if (!ref || ref_offset(&h->views, ref) >= h->heap_size) {
+        heap_error(h, MH_E_BAD_ARGUMENT, "0x%llx is not a reference to an object of this heap",
+                   (unsigned long long)ref);
+        return MH_ERROR;
+    }
+    return handle_new(h, ref);
+}

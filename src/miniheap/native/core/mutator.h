@@ -1,0 +1,39 @@
+/*
+ * mutator.h: the core's side of the mutator records of miniheap-inline.h.
+ *
+ * While a record is attached, the allocation pointer lives in it (the inline
+ * fast path bumps it there) and the heap record's copy is stale. The two
+ * meet at every way into the core from the attached thread: a slow path of
+ * the record, or a public call (MH_LOCKED in internal.h). mutators_retire
+ * brings the records' pointers back into the heap record before the call,
+ * mutators_refill hands the (possibly moved) buffer back after it. The
+ * collectors scan every attached record's shadow stack as roots.
+ */
+#ifndef MH_MUTATOR_H
+#define MH_MUTATOR_H
+
+#include "internal.h"
+#include "miniheap-inline.h"
+
+void mutators_retire_slow(mh_heap *h);
+void mutators_refill_slow(mh_heap *h);
+void mutators_free(mh_heap *h);
+
+static inline void mutators_retire(mh_heap *h)
+{
+    if (MH_UNLIKELY(h->mutators != NULL))
+        mutators_retire_slow(h);
+}
+
+static inline void mutators_refill(mh_heap *h)
+{
+    if (MH_UNLIKELY(h->mutators != NULL))
+        mutators_refill_slow(h);
+}
+
+/* Visit every root of every attached record's shadow stack:
+ *     for (mh_mutator *m = h->mutators; m; m = m->next)
+ *         for (uint32_t i = 0; i < m->nroots; i++) visit(&m->roots[i]);
+ * (null roots included: skip them). */
+
+#endif
