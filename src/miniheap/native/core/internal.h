@@ -76,8 +76,7 @@ struct mh_heap {
     int32_t *reserved;            /* regions taken ahead of copying */
     uint32_t nreserved, reserved_used;
     int32_t *scan_regions;        /* young GC: regions promoted into, in order (Cheney queue) */
-    uint32_t nscan, scan_index;
-    uint64_t scan_offset;
+    uint32_t nscan;
 
     /* remembered set */
     uint8_t *cards;

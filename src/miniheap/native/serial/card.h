@@ -29,8 +29,17 @@ static inline bool card_is_dirty(const mh_heap *h, uint64_t slot_offset)
     return h->cards[slot_offset >> CARD_SHIFT] == CARD_DIRTY;
 }
 
-/* Visit one slot of a dirty card; return true if the slot now refers to a young object. */
-typedef bool (*card_slot_fn)(void *ctx, mh_ref *slot);
+/* Dirty-card scanning, one card at a time (young.c traces the slots inline). */
+typedef struct card_cursor {
+    uint32_t region;      /* 0 to start */
+    uint64_t card;        /* next card index to look at */
+} card_cursor;
+
+typedef struct card_span {
+    uint64_t card;        /* heap offset of the card */
+    uint64_t first_object; /* where the object covering the card's first byte starts */
+    uint64_t limit;       /* the region's top: no object starts at or above it */
+} card_span;
 
 int cards_init(mh_heap *h);
 void cards_free(mh_heap *h);
@@ -48,7 +57,9 @@ static inline void bot_record(mh_heap *h, uint64_t offset, uint64_t size)
     for (uint64_t c = first; c <= last; c++)
         h->bot[c] = word;
 }
-/* Scan every dirty card of the old generation; returns the number scanned. */
-uint32_t cards_scan_dirty(mh_heap *h, card_slot_fn fn, void *ctx);
+/* The next dirty card of an old or humongous region, below the region's top,
+ * cleaned as it is handed out (the scan dirties it again if it still refers to
+ * young); false when there is none left. */
+bool cards_next_dirty(mh_heap *h, card_cursor *cur, card_span *span);
 
 #endif

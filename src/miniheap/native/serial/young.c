@@ -19,11 +19,16 @@
  * "Promotion failed", then "Pause Full"). Until that full collection, young
  * holds live objects in eden, the from-survivor and the to-survivor at once.
  *
- * The copy loop keeps everything it updates per object (the to-space and
- * promotion bump pointers, the counters) in a struct on the stack, written
- * back to the heap record once at the end: stores through pointers into the
- * heap record would alias the objects being copied (the compiler must assume
- * any uint64_t store may change them) and be reloaded after every copy.
+ * The copy loop keeps everything it updates per object (the bump pointers,
+ * the scan pointers, the counters) in a struct on its stack that only inlined
+ * functions see, so the compiler keeps its fields in registers. The rare paths
+ * (a new promotion region, a failed promotion) are out of line and get values,
+ * not the struct: if the struct's address escaped to any call, every store
+ * into a copied object could alias it (the heap is reached through computed
+ * addresses, and the build does not use type-based aliasing), and each field
+ * would be reloaded and stored again around every copy. The same holds for
+ * the heap record, so what the loop reads from it is copied into the struct
+ * first.
  */
 #include "internal.h"
 #include "poison.h"
@@ -33,56 +38,83 @@
 #include "mutator.h"
 #include "promotion.h"
 
+#define INLINE static inline __attribute__((always_inline))
+
+/* The old region copies are promoted into: bump between top and end. */
+typedef struct promo_buffer {
+    int32_t region;           /* -1: none */
+    uint64_t top, end;
+} promo_buffer;
+
 typedef struct copier {
     mh_heap *h;
     uint8_t *walk;            /* address of heap offset 0 in the view the collector reads */
     uint64_t good_base;       /* good reference = good_base + offset */
     uint64_t ref_sub, ref_mask; /* offset = (ref - ref_sub) & ref_mask, for any colour */
-    uint64_t eden_end, from_lo, survivor_size;
+    uint64_t eden_end, from_lo, survivor_size, young_end;
+    uint8_t *cards;
+    uint32_t *bot;
+    uint64_t region_mask;
     uint64_t to_lo, to_top, to_end;           /* the to-survivor: [to_lo, to_top) used */
-    int32_t promo;                            /* old region receiving copies, or -1 */
-    uint64_t promo_top, promo_end;            /* its used part ends at promo_top */
+    uint64_t to_scan;                         /* Cheney's scan pointer in the to-survivor */
+    promo_buffer promo;
+    uint32_t scan_index;                      /* promoted objects: h->scan_regions[scan_index] ... */
+    uint64_t scan_offset;                     /* ... scanned up to here (UINT64_MAX: from its base) */
     unsigned threshold;
     bool failed;                              /* a promotion failed: objects forwarded to themselves */
-    uint64_t objects, bytes, promoted, overflow, max_size, failed_objects, failed_bytes;
+    uint64_t objects, promoted, overflow, max_size, failed_objects, failed_bytes;
     uint64_t by_age[16];
 } copier;
 
-static inline mh_object *at(const copier *c, uint64_t offset) { return (mh_object *)(c->walk + offset); }
-static inline uint64_t offset_of(const copier *c, mh_ref r) { return (r - c->ref_sub) & c->ref_mask; }
+INLINE mh_object *at(const copier *c, uint64_t offset) { return (mh_object *)(c->walk + offset); }
+INLINE uint64_t offset_of(const copier *c, mh_ref r) { return (r - c->ref_sub) & c->ref_mask; }
 
-static inline bool in_from_space(const copier *c, uint64_t offset)
+INLINE bool in_from_space(const copier *c, uint64_t offset)
 {
     return offset < c->eden_end || offset - c->from_lo < c->survivor_size;
 }
 
-/* The current promotion region is full: hand it back to the heap record and take the next.
- * Returns false when old has no region left to give (or its commit was refused). */
-static bool __attribute__((noinline)) promo_next(copier *c)
+/* The promotion region is full: hand its top back to the heap record and take
+ * the next region (its region is -1 when old has none left to give, or its
+ * commit was refused). */
+static promo_buffer __attribute__((noinline)) promo_next(mh_heap *h, promo_buffer cur)
 {
-    mh_heap *h = c->h;
-    if (c->promo >= 0) {
-        h->old_used += c->promo_top - (region_base(h, (uint32_t)c->promo) + h->regions[c->promo].top);
-        h->regions[c->promo].top = c->promo_top - region_base(h, (uint32_t)c->promo);
+    if (cur.region >= 0) {
+        uint64_t base = region_base(h, (uint32_t)cur.region);
+        h->old_used += cur.top - (base + h->regions[cur.region].top);
+        h->regions[cur.region].top = cur.top - base;
     }
     int32_t r = region_take(h);
     if (r < 0)
-        return false;
-    c->promo = r;
-    c->promo_top = region_base(h, (uint32_t)r);
-    c->promo_end = c->promo_top + h->region_size;
+        return (promo_buffer){-1, 0, 0};
     h->scan_regions[h->nscan++] = r;
-    return true;
+    uint64_t base = region_base(h, (uint32_t)r);
+    return (promo_buffer){r, base, base + h->region_size};
+}
+
+/* The block-offset table learns where each promoted object starts (card.h's
+ * bot_record, with the table and the mask from the struct). */
+INLINE void bot_note(copier *c, uint64_t offset, uint64_t size)
+{
+    uint64_t first = (offset + CARD_SIZE - 1) >> CARD_SHIFT;
+    uint64_t last = (offset + size - 1) >> CARD_SHIFT;
+    uint32_t word = (uint32_t)((offset & c->region_mask) >> 3);
+    for (uint64_t card = first; card <= last; card++)
+        c->bot[card] = word;
 }
 
 /* Where a promoted copy goes, or UINT64_MAX when old is full. */
-static inline uint64_t promote_bump(copier *c, uint64_t size)
+INLINE uint64_t promote_bump(copier *c, uint64_t size)
 {
-    if (MH_UNLIKELY(c->promo_top + size > c->promo_end) && !promo_next(c))
-        return UINT64_MAX;
-    uint64_t to = c->promo_top;
-    c->promo_top += size;
-    bot_record(c->h, to, size);
+    if (MH_UNLIKELY(c->promo.top + size > c->promo.end)) {
+        promo_buffer next = promo_next(c->h, c->promo);
+        if (next.region < 0)
+            return UINT64_MAX;
+        c->promo = next;
+    }
+    uint64_t to = c->promo.top;
+    c->promo.top += size;
+    bot_note(c, to, size);
     space_unpoison(c->h, to, size);
     return to;
 }
@@ -91,23 +123,17 @@ static inline uint64_t promote_bump(copier *c, uint64_t size)
  * and is queued so that its slots are traced as a copy's would be. The mark
  * stack is free during a young collection; if it cannot grow, the queue is
  * rebuilt by walking young (drain_failed). */
-static mh_ref __attribute__((noinline, cold)) promotion_failed(copier *c, mh_object *o, mh_ref ref,
-                                                            uint64_t size)
+static void __attribute__((noinline, cold)) self_forward(mh_heap *h, mh_object *o, mh_ref ref)
 {
     obj_self_forward(o);
-    c->failed = true;
-    c->failed_objects++;
-    c->failed_bytes += size;
-    mark_push(c->h, ref);
-    return c->good_base + offset_of(c, ref);
+    mark_push(h, ref);
 }
 
 /* Copy a word-aligned object of `words` words (the header excluded), with a
  * fixed-width move for the small sizes that make up most of a heap, and
  * prefetch the referents of its slots: the scan reaches this copy after
  * everything queued before it, so they have time to arrive. */
-static inline __attribute__((always_inline)) void copy_body(uint64_t *dst, const uint64_t *src,
-                                                           uint64_t words, uint32_t nrefs)
+INLINE void copy_body(uint64_t *dst, const uint64_t *src, uint64_t words, uint32_t nrefs)
 {
     switch (words) {
     case 8: dst[7] = src[7]; /* fall through */
@@ -130,7 +156,7 @@ static inline __attribute__((always_inline)) void copy_body(uint64_t *dst, const
 /* Copy a from-space object (or find its copy). The header is read once: the
  * copy's header and the forwarding word are computed from it, not re-read
  * (re-reading what a wide store just wrote stalls on store forwarding). */
-static inline __attribute__((always_inline)) mh_ref young_copy(copier *c, mh_ref ref)
+INLINE mh_ref young_copy(copier *c, mh_ref ref)
 {
     mh_object *o = ref_addr(ref);
     uint64_t w = obj_header(o);
@@ -152,8 +178,13 @@ static inline __attribute__((always_inline)) mh_ref young_copy(copier *c, mh_ref
         if (hdr_age(w) < c->threshold)
             c->overflow += size;
         to = promote_bump(c, size);
-        if (MH_UNLIKELY(to == UINT64_MAX))
-            return promotion_failed(c, o, ref, size);
+        if (MH_UNLIKELY(to == UINT64_MAX)) {
+            self_forward(c->h, o, ref);
+            c->failed = true;
+            c->failed_objects++;
+            c->failed_bytes += size;
+            return c->good_base + offset_of(c, ref);
+        }
         c->promoted += size;
     }
     mh_object *copy = at(c, to);
@@ -161,12 +192,11 @@ static inline __attribute__((always_inline)) mh_ref young_copy(copier *c, mh_ref
     copy_body((uint64_t *)(copy + 1), (const uint64_t *)(o + 1), (size >> 3) - 1, hdr_nrefs(w));
     obj_forward_to(o, to);
     c->objects++;
-    c->bytes += size;
     return c->good_base + to;
 }
 
 /* Copy the referent of a slot if it is in from-space; true if it is young afterwards. */
-static inline __attribute__((always_inline)) bool young_trace(copier *c, mh_ref *slot, mh_ref v)
+INLINE bool young_trace(copier *c, mh_ref *slot, mh_ref v)
 {
     if (!v)
         return false;
@@ -176,53 +206,76 @@ static inline __attribute__((always_inline)) bool young_trace(copier *c, mh_ref 
         *slot = v;
         offset = v - c->good_base;
     }
-    return offset < c->h->young_end;
-}
-
-static bool card_slot(void *ctx, mh_ref *slot)
-{
-    copier *c = ctx;
-    /* old-to-old references may be stale in coloured mode: heal them in passing */
-    return young_trace(c, slot, load_barrier_internal(c->h, slot));
+    return offset < c->young_end;
 }
 
 /* Trace the slots of the object at offset; returns its size. Slots of an old
  * object still referring to young afterwards keep its card dirty. */
-static inline __attribute__((always_inline)) uint64_t scan_object(copier *c, uint64_t offset, bool old)
+INLINE uint64_t scan_object(copier *c, uint64_t offset, bool old)
 {
     mh_object *o = at(c, offset);
     uint64_t w = obj_header(o);
     mh_ref *slots = obj_slots(o);
     for (uint32_t i = 0, n = hdr_nrefs(w); i < n; i++)
         if (young_trace(c, &slots[i], slots[i]) && old)
-            card_dirty(c->h, offset + obj_slot_offset(i));
+            c->cards[(offset + obj_slot_offset(i)) >> CARD_SHIFT] = CARD_DIRTY;
     return hdr_size(w);
 }
 
-/* Where the objects promoted into region r end: the copier's bump pointer for
- * the current promotion region, the region's top for the regions filled before. */
-static inline uint64_t promoted_top(const copier *c, int32_t r)
+/* The dirty cards of old: the slots of each that lie inside it. Old-to-old
+ * references may be stale in coloured mode: they are healed in passing. */
+INLINE uint32_t scan_cards(copier *c)
 {
-    return r == c->promo ? c->promo_top : region_base(c->h, (uint32_t)r) + c->h->regions[r].top;
+    mh_heap *h = c->h;
+    card_cursor cursor = {0, 0};
+    card_span span;
+    uint32_t scanned = 0;
+    while (cards_next_dirty(h, &cursor, &span)) {
+        scanned++;
+        uint64_t card_end = span.card + CARD_SIZE;
+        bool young = false;
+        for (uint64_t obj = span.first_object; obj < card_end && obj < span.limit;) {
+            mh_object *o = at(c, obj);
+            uint64_t first = obj + obj_slot_offset(0);
+            uint64_t end = first + 8ull * obj_nrefs(o);
+            uint64_t lo = first > span.card ? first : span.card;
+            uint64_t hi = end < card_end ? end : card_end;
+            for (uint64_t s = lo; s < hi; s += 8) {
+                mh_ref *slot = (mh_ref *)(c->walk + s);
+                young |= young_trace(c, slot, load_barrier_internal(h, slot));
+            }
+            obj += obj_size(o);
+        }
+        if (young)
+            c->cards[span.card >> CARD_SHIFT] = CARD_DIRTY;
+    }
+    return scanned;
+}
+
+/* Where the objects promoted into region r end: the bump pointer for the
+ * current promotion region, the region's top for the regions filled before. */
+INLINE uint64_t promoted_top(const copier *c, int32_t r)
+{
+    return r == c->promo.region ? c->promo.top : region_base(c->h, (uint32_t)r) + c->h->regions[r].top;
 }
 
 /* Scan what has been promoted since the last call; true if anything was. */
-static bool scan_promoted(copier *c)
+INLINE bool scan_promoted(copier *c)
 {
     mh_heap *h = c->h;
     bool progress = false;
-    while (h->scan_index < h->nscan) {
-        int32_t r = h->scan_regions[h->scan_index];
-        if (h->scan_offset == UINT64_MAX)
-            h->scan_offset = region_base(h, (uint32_t)r);
-        if (h->scan_offset < promoted_top(c, r)) {
+    while (c->scan_index < h->nscan) {
+        int32_t r = h->scan_regions[c->scan_index];
+        if (c->scan_offset == UINT64_MAX)
+            c->scan_offset = region_base(h, (uint32_t)r);
+        if (c->scan_offset < promoted_top(c, r)) {
             do
-                h->scan_offset += scan_object(c, h->scan_offset, true);
-            while (h->scan_offset < promoted_top(c, r));
+                c->scan_offset += scan_object(c, c->scan_offset, true);
+            while (c->scan_offset < promoted_top(c, r));
             progress = true;
-        } else if (h->scan_index + 1 < h->nscan) {
-            h->scan_index++;
-            h->scan_offset = UINT64_MAX;
+        } else if (c->scan_index + 1 < h->nscan) {
+            c->scan_index++;
+            c->scan_offset = UINT64_MAX;
         } else {
             break;
         }
@@ -230,12 +283,18 @@ static bool scan_promoted(copier *c)
     return progress;
 }
 
+/* The size of an object in from-space after (part of) a young collection:
+ * a forwarded header has given its shape to the copy. */
+INLINE uint64_t from_size(const uint8_t *walk, const mh_object *o)
+{
+    uint64_t w = obj_header(o);
+    return hdr_is_forwarded(w) ? obj_size((const mh_object *)(walk + hdr_forwardee(w))) : hdr_size(w);
+}
+
 /* Objects that could not be promoted were queued on the mark stack; an
  * overflowed stack is rebuilt from the self-forwarded objects of young
  * (scanning one twice is harmless: its referents are forwarded by then). */
-static void walk_self_forwarded(copier *c, uint64_t start, uint64_t end);
-
-static bool drain_failed(copier *c)
+INLINE bool drain_failed(copier *c)
 {
     mh_heap *h = c->h;
     bool progress = false;
@@ -247,38 +306,26 @@ static bool drain_failed(copier *c)
         if (!h->mark_overflow)
             return progress;
         h->mark_overflow = false;
-        walk_self_forwarded(c, 0, h->eden_top);
-        walk_self_forwarded(c, c->from_lo, c->from_lo + h->from_top);
+        uint64_t ranges[2][2] = {{0, h->eden_top}, {c->from_lo, c->from_lo + h->from_top}};
+        for (int i = 0; i < 2; i++) {
+            for (uint64_t off = ranges[i][0]; off < ranges[i][1];) {
+                mh_object *o = at(c, off);
+                uint64_t size = from_size(c->walk, o);
+                if (obj_is_self_forwarded(o))
+                    scan_object(c, off, false);
+                off += size;
+            }
+        }
     }
 }
 
-/* The size of an object in from-space after (part of) a young collection:
- * a forwarded header has given its shape to the copy. */
-static inline uint64_t from_size(const copier *c, const mh_object *o)
+INLINE void cheney_scan(copier *c)
 {
-    uint64_t w = obj_header(o);
-    return hdr_is_forwarded(w) ? obj_size(at(c, hdr_forwardee(w))) : hdr_size(w);
-}
-
-static void walk_self_forwarded(copier *c, uint64_t start, uint64_t end)
-{
-    for (uint64_t off = start; off < end;) {
-        mh_object *o = at(c, off);
-        uint64_t size = from_size(c, o);
-        if (obj_is_self_forwarded(o))
-            scan_object(c, off, false);
-        off += size;
-    }
-}
-
-static void cheney_scan(copier *c)
-{
-    uint64_t scan = c->to_lo;
     bool progress = true;
     while (progress) {
         progress = false;
-        while (scan < c->to_top) {
-            scan += scan_object(c, scan, false);
+        while (c->to_scan < c->to_top) {
+            c->to_scan += scan_object(c, c->to_scan, false);
             progress = true;
         }
         progress |= scan_promoted(c);
@@ -292,11 +339,11 @@ static void cheney_scan(copier *c)
  * ordinary objects again, and everything else there is dead and becomes a
  * filler too, so eden and the from-survivor hold only live objects and
  * parsable gaps (HotSpot's remove_forwarding_pointers). */
-static void unforward_range(copier *c, uint64_t start, uint64_t end)
+static void unforward_range(const uint8_t *walk, uint64_t start, uint64_t end)
 {
     for (uint64_t off = start; off < end;) {
-        mh_object *o = at(c, off);
-        uint64_t size = from_size(c, o);
+        mh_object *o = (mh_object *)(walk + off);
+        uint64_t size = from_size(walk, o);
         if (obj_is_self_forwarded(o))
             obj_clear_self_forward(o);
         else
@@ -318,22 +365,28 @@ static bool young_phases(mh_heap *h)
         .eden_end = h->eden_end,
         .from_lo = from_base(h),
         .survivor_size = h->survivor_size,
+        .young_end = h->young_end,
+        .cards = h->cards,
+        .bot = h->bot,
+        .region_mask = h->region_size - 1,
         .to_lo = to_base(h),
         .to_top = to_base(h),
         .to_end = to_base(h) + h->survivor_size,
-        .promo = h->promo_region,
+        .to_scan = to_base(h),
+        .promo = {h->promo_region, 0, 0},
+        .scan_offset = UINT64_MAX,
         .threshold = h->tenuring_threshold,
     };
     uint64_t max_before = h->young_max_size;
-    h->nscan = h->scan_index = 0;
-    h->scan_offset = UINT64_MAX;
+    h->nscan = 0;
     h->mark_top = 0;
     h->mark_overflow = false;
-    if (c.promo >= 0) {
-        c.promo_top = region_base(h, (uint32_t)c.promo) + h->regions[c.promo].top;
-        c.promo_end = region_base(h, (uint32_t)c.promo) + h->region_size;
-        h->scan_regions[h->nscan++] = c.promo;
-        h->scan_offset = c.promo_top;
+    if (c.promo.region >= 0) {
+        uint64_t base = region_base(h, (uint32_t)c.promo.region);
+        c.promo.top = base + h->regions[c.promo.region].top;
+        c.promo.end = base + h->region_size;
+        h->scan_regions[h->nscan++] = c.promo.region;
+        c.scan_offset = c.promo.top;
     }
 
     uint64_t t = clock_ns();
@@ -346,7 +399,7 @@ static bool young_phases(mh_heap *h)
     ev->ns_roots = clock_ns() - t;
 
     t = clock_ns();
-    ev->cards_scanned = cards_scan_dirty(h, card_slot, &c);
+    ev->cards_scanned = scan_cards(&c);
     ev->ns_cards = clock_ns() - t;
 
     t = clock_ns();
@@ -354,24 +407,25 @@ static bool young_phases(mh_heap *h)
     ev->ns_evacuate = clock_ns() - t;
 
     /* the copier's state back into the heap record, once */
-    if (c.promo >= 0) {
-        h->old_used += c.promo_top - (region_base(h, (uint32_t)c.promo) + h->regions[c.promo].top);
-        h->regions[c.promo].top = c.promo_top - region_base(h, (uint32_t)c.promo);
+    if (c.promo.region >= 0) {
+        uint64_t base = region_base(h, (uint32_t)c.promo.region);
+        h->old_used += c.promo.top - (base + h->regions[c.promo.region].top);
+        h->regions[c.promo.region].top = c.promo.top - base;
     }
-    h->promo_region = c.promo;
+    h->promo_region = c.promo.region;
     ev->objects_copied = c.objects;
-    ev->bytes_copied = c.bytes;
+    ev->bytes_copied = (c.to_top - c.to_lo) + c.promoted;
     ev->bytes_promoted = c.promoted;
     ev->survivor_overflow_bytes = c.overflow;
-    ev->promotion_failed_objects = c.failed_objects;
+    ev->promotion_failed_objects = (uint32_t)c.failed_objects;
     ev->promotion_failed_bytes = c.failed_bytes;
     memcpy(ev->bytes_by_age, c.by_age, sizeof c.by_age);
     h->young_max_size = c.max_size;
 
     if (c.failed) {
         /* young keeps its three spaces until the full collection that follows */
-        unforward_range(&c, 0, h->eden_top);
-        unforward_range(&c, c.from_lo, c.from_lo + h->from_top);
+        unforward_range(c.walk, 0, h->eden_top);
+        unforward_range(c.walk, c.from_lo, c.from_lo + h->from_top);
         h->to_top = c.to_top - c.to_lo;
         /* the objects left in eden and the from-survivor count too */
         if (h->young_max_size < max_before)
