@@ -4,16 +4,24 @@ Seven sections, each headed so a newcomer can follow: the configuration and wher
 the system calls that built the heap; the heap's views in /proc/self/maps; one object read through
 every view; a workload with the GC log streaming; memory at checkpoints, explained; a summary.
 """
-import argparse
+import os
 import sys
 import time
 
 from . import config as config_mod
 from .cli import Progress, quiet_on_broken_pipe
-from .errors import BackendUnavailableError, CommitError, ReservationError
+from .errors import BackendUnavailableError, CommitError, MiniheapError, ReservationError
+from .oneline import OneLineParser
 from .recording import Recorder
 
 RULE = "=" * 78
+
+# What `python examples/gc_demo.py` runs with no arguments: the subject of the lesson, ZGC's three
+# coloured views of one memfd, touched through all three at start as JDK 17's -XX:+AlwaysPreTouch does
+# (so RSS shows three times PSS). Each key yields to a --config file, a MINIHEAP_* variable or a flag.
+# This is the one place to change the demo's subject (to the zgc collector, once it exists).
+DEMO_DEFAULTS = {"mapping": "colored", "pretouch": True}
+DEMO_SOURCE = config_mod.Source("demo", "DEMO_DEFAULTS")
 
 
 def heading(number, title, out):
@@ -21,7 +29,7 @@ def heading(number, title, out):
 
 
 def parse_args(argv, prog=None):
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog=prog, description="A guided run of miniheap: backends, views, collections, memory.",
         epilog="The same run as python -m miniheap demo and python examples/gc_demo.py.")
     config_mod.add_arguments(p)
@@ -44,22 +52,94 @@ def parse_args(argv, prog=None):
     return p.parse_args(argv)
 
 
+def with_demo_defaults(loaded):
+    """The loaded configuration with DEMO_DEFAULTS for every key that no file, variable or flag set."""
+    import attrs
+
+    unset = {k: v for k, v in DEMO_DEFAULTS.items() if loaded.source_of(k) == "default"}
+    if not unset:
+        return loaded
+    try:
+        config = attrs.evolve(loaded.config, **unset)
+    except config_mod.ConfigError as e:
+        chosen = ", ".join(f"{k} = {config_mod.format_value(k, v)}" for k, v in unset.items())
+        raise config_mod.ConfigError(f"{e.problem} (the demo runs with {chosen} unless told otherwise: "
+                                     f"e.g. --mapping none for one view)") from None
+    return config_mod.LoadedConfig(config, {**loaded.sources, **dict.fromkeys(unset, DEMO_SOURCE)})
+
+
+def check_outputs(args, config):
+    """Problems with the files the run will write, found before the run: one line each."""
+    outputs = [("--json", args.json), ("--plot", args.plot), ("--html", args.html),
+               ("--trace-events", args.trace_events), ("gc_log file", config.gc_log_file)]
+    problems = []
+    for flag, path in outputs:
+        if not path:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            problems.append(f"{flag} {path}: the folder {folder} does not exist: create it or write elsewhere")
+        elif not os.access(folder, os.W_OK):
+            problems.append(f"{flag} {path}: the folder {folder} is not writable: write elsewhere")
+        elif os.path.isdir(path):
+            problems.append(f"{flag} {path}: is a folder: give a file name")
+    if args.work <= 0:
+        problems.append(f"--work {args.work}: the workload must allocate at least 1 MB: give e.g. --work 192")
+    return problems
+
+
+def one_line(error):
+    """An exception as one line: its own message (the cause is already in it), newlines folded."""
+    return " ".join(str(error).split())
+
+
+def heap_advice(config, error):
+    """What to do about a heap that cannot be built, in a few words."""
+    if isinstance(error, (BackendUnavailableError, CommitError)):
+        return "run `python -m miniheap probe` to see every backend; add --fallback to use memfd instead"
+    if isinstance(error, (OSError, ReservationError)) and "PROT_NONE" in str(error):
+        from .sizes import format_size
+
+        return (f"no free range of {format_size(config.heap_size)} in this process's address space "
+                f"(x86-64 user space is 128T, shared with the program, libraries and stack): "
+                f"choose a smaller --heap-size, e.g. 1G")
+    return "lower --heap-size, or see python -m miniheap probe for what works here"
+
+
 def open_heap(loaded, fallback, out):
-    """Build the heap; explain and exit 2 when the backend cannot work, or fall back to memfd."""
+    """Build the heap; explain in one line and exit 2 when it cannot be built, or fall back to memfd."""
     import attrs
 
     from .heap import Heap
 
     try:
         return Heap(loaded.config)
-    except (BackendUnavailableError, CommitError, ReservationError) as e:
-        if not fallback or loaded.config.backend == "memfd":
-            print(f"\nminiheap: cannot build the heap: {e}\n"
-                  f"(run `python -m miniheap probe` to see every backend; add --fallback to use memfd "
-                  f"instead)", file=sys.stderr)
-            raise SystemExit(2)
-        print(f"\nWARNING: {e}\nWARNING: falling back to backend memfd (--fallback)", file=out)
-        return Heap(attrs.evolve(loaded.config, backend="memfd"))
+    except (MiniheapError, OSError) as e:
+        if fallback and loaded.config.backend != "memfd" and isinstance(
+                e, (BackendUnavailableError, CommitError, ReservationError)):
+            print(f"\nWARNING: {one_line(e)}\nWARNING: falling back to backend memfd (--fallback)", file=out)
+            return Heap(attrs.evolve(loaded.config, backend="memfd"))
+        print(f"miniheap: cannot build the heap: {one_line(e)} ({heap_advice(loaded.config, e)})",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def describe_views(heap):
+    """A sentence on what the maps lines above show, from the heap's own figures."""
+    from .sizes import format_size
+
+    views = heap.layout.views
+    text = (f"\n{len(views)} view{'s' if len(views) > 1 else ''} of one backing "
+            f"({heap.backend.maps_name()}: the same device and inode on every line).")
+    if heap.config.mapping == "colored":
+        bits = heap.config.color_bits
+        text += (f" Each view sits at one colour bit: Marked0 at 1<<{bits} ({format_size(1 << bits)}), "
+                 f"Marked1 at 1<<{bits + 1}, Remapped at 1<<{bits + 2}, as JDK 17's ZGC puts its three views "
+                 f"(bits 42-44 for heaps up to 256G; the JDK picks higher bits for larger heaps).")
+    if heap.config.pretouch:
+        text += (" pretouch = true: every page was touched through every writable view at start "
+                 "(the madvise(MADV_POPULATE_WRITE) lines above), as -XX:+AlwaysPreTouch does.")
+    return text
 
 
 def show_object_through_views(heap, out):
@@ -88,8 +168,9 @@ def show_object_through_views(heap, out):
     print(f"\n{verdict}: one physical copy, several virtual addresses, no copying.",
           file=out)
     if heap.config.mapping == "colored":
-        print("The addresses differ only in the colour bits (42, 43, 44): a pointer of any colour can be\n"
-              "dereferenced as it is, which is what ZGC's multi-mapping bought.", file=out)
+        bits = heap.config.color_bits
+        print(f"The addresses differ only in the colour bits ({bits}, {bits + 1}, {bits + 2}): a pointer of any "
+              f"colour can be\ndereferenced as it is, which is what ZGC's multi-mapping bought.", file=out)
     obj.release()
 
 
@@ -182,12 +263,26 @@ def summary(heap, out, wall):
 
 @quiet_on_broken_pipe
 def main(argv=None, out=None, prog=None):
+    """Run the demo; a heap that runs out of memory mid-run (a huge-page pool that empties, a live set
+    larger than the heap) ends it with one line and exit status 2, never a traceback."""
+    try:
+        return run(argv, out, prog)
+    except (CommitError, MemoryError, MiniheapError) as e:
+        print(f"miniheap: the run stopped: {one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def run(argv=None, out=None, prog=None):
     out = out or sys.stdout
     args = parse_args(sys.argv[1:] if argv is None else argv, prog)
     try:
-        loaded = config_mod.HeapConfig.from_args(args)
+        loaded = with_demo_defaults(config_mod.HeapConfig.from_args(args))
     except config_mod.ConfigError as e:
         print(f"miniheap: {e}", file=sys.stderr)
+        return 2
+    problems = check_outputs(args, loaded.config)
+    if problems:
+        print("\n".join(f"miniheap: {p}" for p in problems), file=sys.stderr)
         return 2
     wall_start = time.monotonic()
 
@@ -206,6 +301,7 @@ def main(argv=None, out=None, prog=None):
         from .maps import format_view_table
 
         print(format_view_table(heap.views), file=out)
+        print(describe_views(heap), file=out)
 
         heading(4, "One object, read through every view", out)
         show_object_through_views(heap, out)

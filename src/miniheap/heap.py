@@ -173,13 +173,15 @@ class Heap:
         return ptr
 
     def _pretouch(self):
-        """Fault every page in through the view the mutator uses, as -XX:+AlwaysPreTouch does, so no
-        collection takes a page fault on memory it copies into."""
+        """Fault every page in through every writable view, as -XX:+AlwaysPreTouch does (JDK 17's ZGC
+        touches its heap through all three views), so no collection takes a page fault on memory it
+        copies into. Each view's page tables then hold the whole heap: RSS counts it once per view."""
         from . import syscalls as sc
 
-        view = self.layout.views[2 if self.layout.colored else 0]  # Remapped: the good colour between GCs
-        self.sys.madvise(view.start, view.length, sc.MADV_POPULATE_WRITE,
-                         hint="MADV_POPULATE_WRITE needs Linux 5.14 or later; set pretouch = false")
+        for view in self.layout.views:
+            if view.writable:
+                self.sys.madvise(view.start, view.length, sc.MADV_POPULATE_WRITE,
+                                 hint="MADV_POPULATE_WRITE needs Linux 5.14 or later; set pretouch = false")
 
     # -- objects ---------------------------------------------------------------------------------
     def alloc(self, refs=0, data=0):

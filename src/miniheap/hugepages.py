@@ -32,14 +32,22 @@ def pages_for(nbytes):
     return -(-nbytes // HUGE_PAGE_SIZE)
 
 
-def shortage_advice(needed_bytes):
-    """A sentence saying how many huge pages are free, how many are needed, and the sysctl to fix it."""
-    need = pages_for(needed_bytes)
-    free = free_pages()
-    total = total_pages()
-    target = total + max(0, need - free)
-    return (f"{free} huge pages of 2 MiB are free (vm.nr_hugepages={total}), {need} are needed; "
-            f"as root run: sysctl vm.nr_hugepages={target}")
+def shortage_advice(heap_size, held_bytes=0):
+    """The one piece of huge-page advice (the probe, a failed commit, the configs and docs all use it).
+
+    It counts what the whole run needs: a heap of ``heap_size`` may commit all of it before it ends
+    (the old generation grows, pretouch commits everything at once), so it needs ``heap_size`` / 2 MiB
+    pages in all, of which it already holds ``held_bytes``. The pool must hold those plus what other
+    programs use now (total - free).
+    """
+    from .sizes import format_size
+
+    need, held = pages_for(heap_size), pages_for(held_bytes)
+    free, total = free_pages(), total_pages()
+    target = (total - free) + (need - held)
+    return (f"a {format_size(heap_size)} heap needs {need} huge pages of 2 MiB over the whole run; "
+            f"{f'it holds {held}, ' if held else ''}{free} are free (vm.nr_hugepages={total}): "
+            f"as root run sysctl vm.nr_hugepages={max(target, total)}")
 
 
 def set_pool(pages):

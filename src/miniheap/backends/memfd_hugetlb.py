@@ -35,7 +35,8 @@ class MemfdHugetlbBackend(MemfdBackend):
             self.sys.fallocate(self.fd, 0, offset, length)
         except SyscallError as e:
             self._uncommit(offset, length)
-            raise commit_error(self, offset, length, e, hugepages.shortage_advice(length)) from e
+            raise commit_error(self, offset, length, e,
+                               hugepages.shortage_advice(self.size, self.physical_bytes())) from e
 
     def maps_name(self):
         return "/memfd:miniheap (deleted)"
@@ -54,5 +55,5 @@ class MemfdHugetlbBackend(MemfdBackend):
                 cls.name, False,
                 f"no huge page to commit: {hugepages.free_pages()} free of vm.nr_hugepages="
                 f"{hugepages.total_pages()}",
-                hugepages.shortage_advice(64 << 20) + " (for the default 64M heap)")
+                hugepages.shortage_advice(64 << 20))  # the default heap_size
         return ProbeResult(cls.name, False, str(error))

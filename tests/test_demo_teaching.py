@@ -1,0 +1,148 @@
+"""The demo teaches its subject by default, and every misuse ends in one line (issue 11, items 1 and 8)."""
+import errno
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from miniheap import demo, hugepages
+from miniheap.errors import SyscallError
+
+from .conftest import require_backend
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "examples", "gc_demo.py")
+COLOR_BITS = int(os.environ.get("MINIHEAP_COLOR_BITS", "42"))  # tools/sanitize moves the views
+
+
+def run_demo(*args, timeout=180):
+    return subprocess.run([sys.executable, DEMO, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+
+
+def test_the_default_run_shows_three_pretouched_views_of_one_memfd(tmp_path):
+    out = tmp_path / "run.json"
+    result = run_demo("--json", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.loads(out.read_text())
+    assert run["config"]["mapping"] == "colored" and run["config"]["pretouch"] == "true"
+    assert run["sources"]["mapping"] == run["sources"]["pretouch"] == "demo:DEMO_DEFAULTS"
+    views = [v for v in run["views"]]
+    assert [v["start"] for v in views] == [1 << COLOR_BITS, 1 << COLOR_BITS + 1, 1 << COLOR_BITS + 2]
+    # Three lines of /proc/self/maps, one memfd: the same device and inode on each.
+    lines = [line.split() for line in result.stdout.splitlines()
+             if line.strip().startswith(("Marked0", "Marked1", "Remapped")) and "memfd:miniheap" in line]
+    assert len(lines) == 3 and len({(f[3], f[4]) for f in lines}) == 1, lines
+    assert sum(1 for line in run["trace"] if "MADV_POPULATE_WRITE" in line) == 3
+    for name, snap in run["memory"].items():
+        rss, pss = sum(v["rss"] for v in snap["views"]), sum(v["pss"] for v in snap["views"])
+        assert rss / pss >= 2.5, (name, rss, pss)  # RSS about 3x PSS ...
+        assert abs(pss - snap["backing"]) <= 64 << 10, (name, pss, snap["backing"])  # ... PSS about the backing
+        assert snap["touched"] == snap["backing"]
+    assert "(3.0 times as much)" in result.stdout
+
+
+def test_demo_defaults_yield_to_the_command_line():
+    result = run_demo("--mapping", "none", "--pretouch", "false", "--work", "4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "mapping             none     cli:--mapping" in result.stdout
+    assert "MADV_POPULATE_WRITE" not in result.stdout
+
+
+def test_the_colour_bits_in_the_text_follow_the_setting():
+    bits = 30 if COLOR_BITS == 28 else 40
+    result = run_demo("--color-bits", str(bits), "--work", "4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"colour bits ({bits}, {bits + 1}, {bits + 2})" in result.stdout
+    assert "(42, 43, 44)" not in result.stdout
+    assert f"Marked0 at 1<<{bits}" in result.stdout
+
+
+def _one_line(result, *words):
+    assert result.returncode == 2, (result.returncode, result.stdout[-500:], result.stderr[-500:])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--heap-size", "100T"], ["heap_size 100T", "colour bit", "--mapping none"]),
+    (["--heap-size", "100T", "--mapping", "none"], ["no free range of 100T", "smaller --heap-size"]),
+    (["--work", "0"], ["--work 0", "at least 1 MB"]),
+    (["--work", "-3"], ["--work -3", "at least 1 MB"]),
+    (["--work", "lots"], ["--work", "'lots'", "--help"]),
+])
+def test_misuse_is_one_line(args, words):
+    _one_line(run_demo(*args), *words)
+
+
+@pytest.mark.parametrize("flag", ["--json", "--plot", "--gc-log"])
+def test_an_output_in_a_missing_folder_is_refused_before_the_run(tmp_path, flag):
+    missing = tmp_path / "no" / "such" / "folder"
+    path = str(missing / "out.file")
+    value = f"gc:file={path}" if flag == "--gc-log" else path
+    result = run_demo(flag, value)
+    line = _one_line(result, str(missing), "does not exist")
+    assert result.stdout == "", "the run started before the output was checked"
+    assert not missing.exists()
+    assert line.startswith("miniheap: ")
+
+
+def test_a_commit_that_fails_mid_run_ends_in_one_line(monkeypatch, capsys):
+    """A huge-page pool that runs dry during the workload: the old generation's first commit fails."""
+    from miniheap.backends import memfd
+
+    original = memfd.MemfdBackend._commit
+    young = 16 << 20
+
+    def commit(self, offset, length):
+        if offset + length > young:  # the young generation commits at start; old regions fail
+            raise SyscallError(errno.ENOSPC, f"fallocate({self.fd}, 0, {offset}, {length})")
+        return original(self, offset, length)
+
+    monkeypatch.setattr(memfd.MemfdBackend, "_commit", commit)
+    out = io.StringIO()
+    status = demo.main(["--pretouch", "false", "--work", "96", "--gc-log", "off"], out=out)
+    err = capsys.readouterr().err
+    assert status == 2, out.getvalue()[-1000:]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("miniheap: the run stopped: ") and "ENOSPC" in lines[0]
+    assert "5. A workload" in out.getvalue()  # it failed in the middle, not at the start
+
+
+@pytest.fixture
+def small_pool():
+    """vm.nr_hugepages set so that exactly `free` pages are free, restored afterwards (root only)."""
+    path = hugepages.NR_HUGEPAGES
+    if not os.path.exists(path):
+        pytest.skip("no hugetlbfs: /proc/sys/vm/nr_hugepages is missing")
+    if not os.access(path, os.W_OK):
+        pytest.skip("resizing the huge-page pool needs root (vm.nr_hugepages is not writable)")
+    saved = hugepages.total_pages()
+
+    def set_free(free):
+        used = hugepages.total_pages() - hugepages.free_pages()
+        got = hugepages.set_pool(used + free)
+        if got != used + free:
+            pytest.skip(f"the kernel gave {got} huge pages, not {used + free} (memory too fragmented)")
+
+    yield set_free
+    hugepages.set_pool(saved)
+
+
+def test_a_pool_that_runs_dry_mid_run_ends_in_one_line_with_the_whole_runs_need(small_pool):
+    require_backend("memfd")
+    small_pool(8)  # the 16M young generation: 8 pages; the old generation's first region finds none
+    result = run_demo("--backend", "memfd-hugetlb", "--pretouch", "false", "--heap-size", "64M",
+                      "--young-size", "16M", "--work", "96")
+    line = _one_line(result, "the run stopped", "ENOSPC", "a 64M heap needs 32 huge pages",
+                     "sysctl vm.nr_hugepages=")
+    assert "5. A workload" in result.stdout
+    # the advice counts what the whole run needs: 32 pages in all, 8 of them held already
+    assert "it holds 8" in line, line
