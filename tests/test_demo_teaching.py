@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
-from miniheap import demo, hugepages
+from miniheap import demo
 from miniheap.errors import SyscallError
 
 from .conftest import require_backend
+from .hugepool import small_pool  # noqa: F401  (a fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "examples", "gc_demo.py")
@@ -116,32 +117,12 @@ def test_a_commit_that_fails_mid_run_ends_in_one_line(monkeypatch, capsys):
     assert "5. A workload" in out.getvalue()  # it failed in the middle, not at the start
 
 
-@pytest.fixture
-def small_pool():
-    """vm.nr_hugepages set so that exactly `free` pages are free, restored afterwards (root only)."""
-    path = hugepages.NR_HUGEPAGES
-    if not os.path.exists(path):
-        pytest.skip("no hugetlbfs: /proc/sys/vm/nr_hugepages is missing")
-    if not os.access(path, os.W_OK):
-        pytest.skip("resizing the huge-page pool needs root (vm.nr_hugepages is not writable)")
-    saved = hugepages.total_pages()
-
-    def set_free(free):
-        used = hugepages.total_pages() - hugepages.free_pages()
-        got = hugepages.set_pool(used + free)
-        if got != used + free:
-            pytest.skip(f"the kernel gave {got} huge pages, not {used + free} (memory too fragmented)")
-
-    yield set_free
-    hugepages.set_pool(saved)
-
-
 def test_a_pool_that_runs_dry_mid_run_ends_in_one_line_with_the_whole_runs_need(small_pool):
     require_backend("memfd")
     small_pool(8)  # the 16M young generation: 8 pages; the old generation's first region finds none
     result = run_demo("--backend", "memfd-hugetlb", "--pretouch", "false", "--heap-size", "64M",
                       "--young-size", "16M", "--work", "96")
-    line = _one_line(result, "the run stopped", "ENOSPC", "a 64M heap needs 32 huge pages",
+    line = _one_line(result, "the run stopped", "ENOSPC", "a heap of 64M needs 32 huge pages",
                      "sysctl vm.nr_hugepages=")
     assert "5. A workload" in result.stdout
     # the advice counts what the whole run needs: 32 pages in all, 8 of them held already

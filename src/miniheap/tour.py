@@ -1,0 +1,451 @@
+"""``python -m miniheap tour``: a multi-mapped heap built one step at a time, each step checkable.
+
+Every step does one thing, says what just happened (the system calls, in strace format), gives the
+process ID and the exact command that shows it with the system's own tools (grep on /proc/PID/maps,
+the view's lines in /proc/PID/smaps, ``ps -o rss=``, ``dd`` on /proc/PID/mem), then waits for Enter so
+the command can be run from another terminal while the process still holds the memory.
+
+The first six steps build the views by hand from the layers (reservation, backend); the next two hand
+the same layout to miniheap's collector, to show a coloured pointer healed by the load barrier and a
+collection; then huge pages, then everything is closed and the tour checks nothing is left.
+
+``--no-pause`` runs straight through (scripts, CI); with no standard input it does the same.
+``--figures`` adds one JSON line per step (``figures {...}``) with the numbers the step printed, so a
+test can compare them with /proc/PID/smaps read independently while the tour waits.
+"""
+import json
+import os
+import resource
+import sys
+
+from . import hugepages, memory
+from . import syscalls as sc
+from .cli import quiet_on_broken_pipe
+from .oneline import OneLineParser
+from .sizes import format_bytes_human as human
+from .sizes import format_size
+
+RULE = "-" * 78
+COLOR_NAMES = ("Marked0", "Marked1", "Remapped")
+
+
+def parse_args(argv, prog=None):
+    p = OneLineParser(prog=prog or "python -m miniheap tour",
+                      description="A multi-mapped heap built one step at a time, each step checkable "
+                                  "with /proc, ps and dd.")
+    p.add_argument("--no-pause", action="store_true", help="do not wait for Enter after each step")
+    p.add_argument("--figures", action="store_true",
+                   help="print one machine-readable line per step: figures {json}")
+    p.add_argument("--backend", choices=("memfd", "shm-mremap", "anon-mremap"), default="memfd",
+                   help="where the pages come from (default memfd, as ZGC)")
+    p.add_argument("--heap-size", default="64M", metavar="SIZE", help="size of the heap (default 64M)")
+    return p.parse_args(argv)
+
+
+class Tour:
+    def __init__(self, args, out=None):
+        from .config import HeapConfig
+
+        self.args, self.out = args, out or sys.stdout
+        self.pid = os.getpid()
+        # The configuration layers apply (MINIHEAP_COLOR_BITS moves the views under AddressSanitizer).
+        self.config = HeapConfig.load(cli={"backend": args.backend, "mapping": "colored",
+                                           "heap_size": args.heap_size, "young_size": "16M",
+                                           "gc_log": "gc"}).config
+        self.size = self.config.heap_size
+        self.bits = self.config.color_bits
+        self.sys = sc.Syscalls()
+        self.reservations, self.views, self.backend, self.heap = [], [], None, None
+        self.number, self.total = 0, 10
+        self.quit = False
+
+    # -- output ----------------------------------------------------------------------------------
+    def say(self, text=""):
+        print(text, file=self.out, flush=True)
+
+    def step(self, title, happened, checks, figures=None):
+        self.number += 1
+        self.say(f"\n{RULE}\nStep {self.number}/{self.total}: {title}    (PID {self.pid})\n{RULE}")
+        self.say(happened.rstrip())
+        if checks:
+            self.say("\nCheck it yourself (in another terminal, while the tour waits):")
+            for command, expect in checks:
+                self.say(f"  $ {command}")
+                if expect:
+                    self.say(f"    {expect}")
+        if self.args.figures:
+            self.say("figures " + json.dumps({"step": self.number, "pid": self.pid, **(figures or {})}))
+        self.pause()
+
+    def pause(self):
+        if self.args.no_pause:
+            return
+        try:
+            answer = input("\n[Enter: next step, q: quit] ")
+        except EOFError:  # no terminal (a script, CI): go on without waiting
+            self.args.no_pause = True
+            return
+        if answer.strip().lower() in ("q", "quit"):
+            self.quit = True
+
+    def calls_since(self, mark):
+        return "\n".join("  " + line for line in self.sys.trace.lines[mark:])
+
+    def view_figures(self, views):
+        vmas = memory.read_smaps()
+        usage = [memory.usage_of(v, vmas) for v in views]
+        return {"views": [{"name": u.name, "start": u.start, "length": u.length, "rss": u.rss, "pss": u.pss}
+                          for u in usage],
+                "rss": memory.quick()}
+
+    def maps_pattern(self):
+        return {"memfd": "memfd:miniheap", "shm-mremap": "SYSV", "anon-mremap": "dev/zero"}[self.args.backend]
+
+    def backing_check(self):
+        if self.args.backend == "memfd":
+            return (f"stat -L -c '%s bytes long, %b blocks of 512 bytes' /proc/{self.pid}/fd/{self.backend.fd}",
+                    "its length, and the blocks it really holds: the real size of the heap")
+        if self.args.backend == "shm-mremap":
+            return (f"awk 'NR == 1 || $2 == {self.backend.shmid}' /proc/sysvipc/shm",
+                    "the segment: its size, and the rss column, the memory it really holds")
+        return (f"grep -c 'dev/zero' /proc/{self.pid}/maps", "a shared anonymous mapping lives in a hidden "
+                "shmem file named /dev/zero (deleted)")
+
+    def smaps_check(self, view):
+        return (f"grep -A5 '^{view.start:x}-' /proc/{self.pid}/smaps | grep -E '^(Rss|Pss):'",
+                f"the {view.name} view's lines of smaps")
+
+    # -- the steps -------------------------------------------------------------------------------
+    def run(self):
+        steps = (self.reserve, self.create_backing, self.map_first_view, self.map_other_views,
+                 self.write_and_read, self.touch_all, self.coloured_pointer, self.collection,
+                 self.huge_pages, self.close)
+        try:
+            for step in steps:
+                if self.quit:
+                    break
+                step()
+        finally:
+            self.release()
+        return 0
+
+    def reserve(self):
+        from .reservation import Reservation
+
+        mark = len(self.sys.trace.lines)
+        for colour, name in enumerate(COLOR_NAMES):
+            self.reservations.append(Reservation(self.sys, self.size, at=1 << (self.bits + colour),
+                                                 alignment=2 << 20, label=f"{name} view"))
+        starts = "|".join(f"{r.start:x}" for r in self.reservations)
+        self.step(
+            "reserve address space for three views",
+            f"Three ranges of {format_size(self.size)}, at 1<<{self.bits}, 1<<{self.bits + 1} and 1<<{self.bits + 2}: "
+            f"the addresses JDK 17's ZGC uses for its Marked0, Marked1 and Remapped views (bits 42-44 for a "
+            f"heap up to 256G). PROT_NONE with MAP_NORESERVE costs no memory and no swap; it only keeps "
+            f"other mappings out.\n{self.calls_since(mark)}",
+            [(f"grep -E '^({starts})-' /proc/{self.pid}/maps", "three lines with ---p: reserved, not accessible")],
+            {"reservations": [r.start for r in self.reservations]})
+
+    def create_backing(self):
+        from .backends import backend_class
+
+        mark = len(self.sys.trace.lines)
+        self.backend = backend_class(self.args.backend)(self.sys, self.size)
+        self.step(
+            f"create the backing ({self.args.backend})",
+            f"The physical memory of the heap, not yet mapped where the heap will be and not yet touched: "
+            f"it holds {human(self.backend.physical_bytes())} so far.\n{self.calls_since(mark)}",
+            [self.backing_check()],
+            {"backing": self.backend.physical_bytes()})
+
+    def _map(self, colour):
+        name = COLOR_NAMES[colour]
+        view = self.backend.map_view(self.reservations[colour], self.reservations[colour].start, 0, self.size,
+                                     True, name)
+        self.views.append(view)
+        return view
+
+    def map_first_view(self):
+        mark = len(self.sys.trace.lines)
+        view = self._map(0)
+        self.step(
+            "map view 1 (Marked0)",
+            f"The backing mapped over the first reservation, MAP_SHARED|MAP_FIXED, so a write through it "
+            f"goes to the backing.\n{self.calls_since(mark)}",
+            [(f"grep {self.maps_pattern()} /proc/{self.pid}/maps",
+              f"a line at {view.start:x} with rw-s: s for shared")],
+            self.view_figures(self.views))
+
+    def map_other_views(self):
+        mark = len(self.sys.trace.lines)
+        self._map(1)
+        self._map(2)
+        self.step(
+            "map views 2 and 3 (Marked1, Remapped)",
+            f"The same backing mapped twice more. Three virtual ranges, one physical memory; nothing is "
+            f"touched yet, so the views cost nothing.\n{self.calls_since(mark)}",
+            [(f"grep {self.maps_pattern()} /proc/{self.pid}/maps",
+              "three view lines (more with an mremap backend's source): the same device and inode on each"),
+             (f"ps -o rss= -p {self.pid}", "the process's RSS in KiB: not grown by the views")],
+            self.view_figures(self.views))
+
+    def write_and_read(self):
+        text = b"written through Marked0, read through Remapped"
+        first, last = self.views[0], self.views[2]
+        sc.ffi.memmove(sc.ffi.cast("char *", first.start), text, len(text))
+        seen = bytes(sc.ffi.buffer(sc.ffi.cast("char *", last.start), len(text)))
+        checks = [(f"dd if=/proc/{self.pid}/mem bs=1 skip=$((0x{last.start:x})) count={len(text)} "
+                   f"2>/dev/null; echo", "the bytes, read at the Remapped address by another process")]
+        if self.args.backend == "memfd":
+            checks.append((f"head -c {len(text)} /proc/{self.pid}/fd/{self.backend.fd}; echo",
+                           "the same bytes, read from the memfd itself"))
+        self.step(
+            "write through one view, read through another",
+            f"Wrote {len(text)} bytes at {first.start:#x} (Marked0) and read at {last.start:#x} (Remapped):\n"
+            f"  {seen.decode()!r}\n"
+            f"{'the same bytes' if seen == text else 'DIFFERENT bytes (a bug)'}: no copy was made, both "
+            f"addresses reach the same physical page.",
+            checks, {"read": seen.decode(errors="replace"), **self.view_figures(self.views)})
+
+    def touch_all(self):
+        mark = len(self.sys.trace.lines)
+        lines = []
+        for view in self.views:
+            self.sys.madvise(view.start, view.length, sc.MADV_POPULATE_WRITE,
+                             hint="MADV_POPULATE_WRITE needs Linux 5.14 or later")
+            f = self.view_figures(self.views)
+            total = sum(v["rss"] for v in f["views"])
+            pss = sum(v["pss"] for v in f["views"])
+            lines.append(f"  after touching {view.name:<8}  views' RSS {human(total):>9}   views' PSS {human(pss):>9}")
+        figures = self.view_figures(self.views)
+        rss = sum(v["rss"] for v in figures["views"])
+        pss = sum(v["pss"] for v in figures["views"])
+        backing = self.backend.physical_bytes()
+        figures["backing"] = backing
+        self.step(
+            "touch every page through all three views (what -XX:+AlwaysPreTouch does)",
+            f"{self.calls_since(mark)}\n" + "\n".join(lines) + "\n"
+            f"RSS counts a page once for every mapping it is touched through: {human(rss)} for a heap of "
+            f"{human(backing)} ({rss / max(pss, 1):.1f} times). PSS divides each page by its mappings: "
+            f"{human(pss)}, the real size. ps and top show RSS; JDK 17's ZGC with -XX:+AlwaysPreTouch shows "
+            f"the same threefold RSS.",
+            [(f"ps -o rss= -p {self.pid}", f"about {rss >> 10} KiB more than before"),
+             self.smaps_check(self.views[0]),
+             (f"grep -E '^(Rss|Pss|Pss_Shmem):' /proc/{self.pid}/smaps_rollup",
+              "Pss_Shmem: the heap at its real size"),
+             self.backing_check()],
+            figures)
+
+    def _close_by_hand(self):
+        for reservation in self.reservations:
+            reservation.close()
+        self.reservations.clear()
+        self.views.clear()
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+    def coloured_pointer(self):
+        from .heap import Heap
+
+        self._close_by_hand()
+        heap = self.heap = Heap(self.config)
+        holder = heap.alloc(refs=8, data=0)
+        targets = [heap.alloc(refs=0, data=64) for _ in range(8)]
+        for i, t in enumerate(targets):
+            t.data[:8] = i.to_bytes(8, "little")
+            holder[i] = t
+        garbage = [heap.alloc(refs=0, data=2000) for _ in range(200)]  # makes old regions sparse
+        heap.collect(full=True)  # everything is promoted
+        del garbage
+        for t in targets:
+            t.release()
+        heap.collect(full=True)  # evacuates the sparse regions; roots are fixed, fields are not
+        good = heap.good_color
+        stale_slots = [i for i in range(8) if heap.raw_color(holder, i) != good]
+        slot = stale_slots[0] if stale_slots else 0
+        stale = heap.raw_slot(holder, slot)
+        mask = (1 << self.bits) - 1
+        field = heap.views[2].start + (holder.address & mask) + 16 + 8 * slot
+        before = heap.stats
+        holder[slot]  # the load barrier: slow path, heals the field
+        after = heap.stats
+        healed = heap.raw_slot(holder, slot)
+        self.step(
+            "one pointer's raw 64-bit value: its colour, loaded stale and healed",
+            f"The hand-built views were closed and miniheap's Heap built the same layout with a collector "
+            f"(heap.trace):\n" + "\n".join("  " + line for line in heap.trace.lines) + "\n"
+            f"Two full collections moved objects; the roots were fixed at once, but "
+            + (f"{len(stale_slots)} fields inside an object still hold an old colour.\n\n" if stale_slots else
+               "no field was left with an old colour this time (the objects did not move).\n\n")
+            + f"Slot {slot} of that object, as it is in memory (no barrier):\n"
+            f"{describe_pointer(stale, self.bits)}\n\n"
+            f"Loading it (holder[{slot}]) runs the load barrier: the colour is not the good one "
+            f"({COLOR_NAMES[good]}), so the slow path finds the object's current address, writes the good "
+            f"pointer back into the field (self-healing) and returns it. Slow paths {before.loads_slow} -> "
+            f"{after.loads_slow}, healed {before.loads_healed} -> {after.loads_healed}. The field now:\n"
+            f"{describe_pointer(healed, self.bits)}\n"
+            f"The next load of this field takes the fast path.",
+            [(f"dd if=/proc/{self.pid}/mem bs=8 count=1 skip=$((0x{field:x} / 8)) 2>/dev/null | od -A n -t x8",
+              f"the field's raw value, read from outside: {healed:#018x}")],
+            {"field": field, "stale": stale, "healed": healed, "good": good,
+             "stale_color": _colour_of(stale, self.bits),
+             "healed_color": _colour_of(healed, self.bits)})
+        holder.release()
+
+    def collection(self):
+        heap = self.heap
+        live = [heap.alloc(refs=1, data=100) for _ in range(2000)]
+        for _ in range(40000):
+            heap.alloc(refs=0, data=200)  # garbage: fills eden, young collections follow
+        heap.collect()
+        heap.collect(full=True)
+        s = heap.stats
+        backing = heap.backend.physical_bytes()
+        figures = self.view_figures(heap.layout.views)
+        figures["backing"] = backing
+        self.step(
+            "a collection",
+            f"The GC log lines above are in the JDK's -Xlog:gc format. {s.young_collections} young and "
+            f"{s.full_collections} full collections so far; {format_size(s.bytes_copied)} copied. Copying moves "
+            f"objects between regions of the same backing: the views do not change, only which pages are "
+            f"in use. The backing now holds {human(backing)}.",
+            [(f"grep {heap.backend.maps_name().split()[0].lstrip('/')} /proc/{self.pid}/maps",
+              "the same three views as before the collection"),
+             self.smaps_check(heap.layout.views[2])],
+            figures)
+        del live
+
+    def huge_pages(self):
+        need = 4  # pages of 2 MiB: a small heap of 8 MiB
+        free = hugepages.free_pages()
+        if free < need:
+            self.step(
+                "huge pages (skipped: the pool is too small)",
+                f"Huge pages come from a pool that root reserves in advance; {free} are free now and this "
+                f"step needs {need}. {hugepages.shortage_advice(need * hugepages.HUGE_PAGE_SIZE)}, then run "
+                f"the tour again. Give them back with sysctl vm.nr_hugepages=0.",
+                [("grep -E 'HugePages_(Total|Free|Rsvd)' /proc/meminfo", "the pool")],
+                {"huge": False, "free": free})
+            return
+        from .backends import backend_class
+        from .reservation import Reservation
+
+        size = need * hugepages.HUGE_PAGE_SIZE
+        mark = len(self.sys.trace.lines)
+        backend = backend_class("memfd-hugetlb")(self.sys, size)
+        reservation = Reservation(self.sys, size, alignment=hugepages.HUGE_PAGE_SIZE, label="huge view")
+        try:
+            view = backend.map_view(reservation, reservation.start, 0, size, True, "huge")
+            backend.commit(0, size)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            for offset in range(0, size, 4096):  # one write per 4 KiB page
+                sc.ffi.cast("char *", view.start + offset)[0] = b"x"
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            held = memory.read_hugetlb()
+            entries = hugepages.tlb_entries()
+            reach = (f"A TLB entry maps one page: with {entries} entries (this CPU's /proc/cpuinfo) the TLB "
+                     f"reaches {human(hugepages.tlb_reach(entries, 4096))} of 4 KiB pages but "
+                     f"{human(hugepages.tlb_reach(entries, hugepages.HUGE_PAGE_SIZE))} of 2 MiB pages, so a "
+                     f"large heap takes far fewer TLB misses." if entries else
+                     "A TLB entry maps one page, so with 2 MiB pages each entry reaches 512 times as much "
+                     "memory, and a large heap takes far fewer TLB misses.")
+            self.step(
+                "huge pages",
+                f"A memfd of huge pages ({format_size(size)}), committed with fallocate (an empty pool "
+                f"fails there with ENOSPC) and touched one byte per 4 KiB: {faults} page faults for "
+                f"{size // 4096} writes, one per 2 MiB page instead of one per 4 KiB page. {reach} "
+                f"Huge pages are in neither RSS nor PSS: this process holds {human(held)} of them "
+                f"(HugetlbPages).\n{self.calls_since(mark)}",
+                [(f"grep HugetlbPages /proc/{self.pid}/status", f"{held >> 10} kB"),
+                 ("grep -E 'HugePages_(Total|Free)' /proc/meminfo", f"{need} fewer free than before"),
+                 (f"grep -A3 '^{view.start:x}-' /proc/{self.pid}/smaps | grep -E 'KernelPageSize'",
+                  "KernelPageSize: 2048 kB")],
+                {"huge": True, "faults": faults, "hugetlb": held})
+        finally:
+            reservation.close()
+            backend.close()
+
+    def close(self):
+        names = ("memfd:miniheap", "SYSV", "dev/zero (deleted)")
+        self.release()
+        with open("/proc/self/maps") as f:
+            maps = [line for line in f if any(n in line for n in names)]
+        fds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+               if _is_link(f"/proc/self/fd/{fd}")]
+        memfds = [fd for fd in fds if "memfd:miniheap" in fd]
+        segments = _sysv_segments_of(self.pid)
+        verdict = ("nothing is left" if not (maps or memfds or segments) else
+                   f"LEFT BEHIND: {len(maps)} mappings, {len(memfds)} memfds, {len(segments)} SysV segments")
+        self.step(
+            "close",
+            f"The heap was closed: views unmapped, reservations released, the backing freed. Checked here: "
+            f"{len(maps)} mappings of a backing in /proc/{self.pid}/maps, {len(memfds)} memfds among the open "
+            f"fds, {len(segments)} SysV segments created by this process: {verdict}.",
+            [(f"grep -cE 'memfd:miniheap|SYSV|dev/zero' /proc/{self.pid}/maps", "0"),
+             (f"ls -l /proc/{self.pid}/fd | grep -c memfd", "0"),
+             (f"awk -v pid={self.pid} 'NR > 1 && $5 == pid' /proc/sysvipc/shm | wc -l", "0")],
+            {"maps": len(maps), "memfds": len(memfds), "segments": len(segments)})
+
+    def release(self):
+        self._close_by_hand()
+        if self.heap is not None:
+            self.heap.close()
+            self.heap = None
+
+
+def _colour_of(value, bits):
+    colours = [COLOR_NAMES[i] for i in range(3) if value >> (bits + i) & 1]
+    return colours[0] if len(colours) == 1 else None
+
+
+def describe_pointer(value, bits):
+    """A 64-bit reference with its colour bits marked."""
+    top = bits + 2
+    binary = format(value >> (bits - 1) & ((1 << (48 - bits + 1)) - 1), f"0{48 - bits + 1}b")
+    marks = "".join("^" if bits <= b <= top else " " for b in range(47, bits - 2, -1))
+    colour = _colour_of(value, bits)
+    return (f"  value            {value:#018x}\n"
+            f"  bits 47..{bits - 1:<2}       {binary}\n"
+            f"                   {marks}  bits {top}, {top - 1}, {bits}: the colour = "
+            f"{colour or 'none (several bits set: not a valid reference)'}\n"
+            f"  offset           {value & ((1 << bits) - 1):#x} (value & (1<<{bits})-1): the same in every view")
+
+
+def _is_link(path):
+    try:
+        os.readlink(path)
+        return True
+    except OSError:
+        return False
+
+
+def _sysv_segments_of(pid):
+    with open("/proc/sysvipc/shm") as f:
+        header = f.readline().split()
+        return [row for row in (dict(zip(header, line.split())) for line in f) if int(row["cpid"]) == pid]
+
+
+@quiet_on_broken_pipe
+def main(argv=None, out=None, prog=None):
+    from .config import ConfigError
+    from .errors import MiniheapError
+
+    args = parse_args(sys.argv[1:] if argv is None else argv, prog)
+    try:
+        tour = Tour(args, out)
+    except ConfigError as e:
+        print(f"miniheap tour: {e}", file=sys.stderr)
+        return 2
+    try:
+        return tour.run()
+    except (MiniheapError, OSError) as e:
+        print(f"miniheap tour: step {tour.number + 1} failed: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nminiheap tour: interrupted; everything was closed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""`python -m miniheap tour`: every step's figures checked against /proc read by this test, while the
+tour waits at that step."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+from .hugepool import small_pool  # noqa: F401  (a fixture)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE = 64 << 20
+STEPS = ["reserve", "create the backing", "map view 1", "map views 2 and 3", "write through one view",
+         "touch every page through all three views", "raw 64-bit value", "a collection", "huge pages", "close"]
+
+
+def tour(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "miniheap", "tour", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def smaps_of(pid):
+    """Rss and Pss (bytes) of each smaps entry, keyed by its start address: read here, not by miniheap."""
+    entries, current = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
+            if head:
+                current = entries.setdefault(int(head[1], 16), {"end": int(head[2], 16)})
+            elif current is not None and line.startswith(("Rss:", "Pss:")):
+                name, value = line.split(":")
+                current[name] = int(value.split()[0]) * 1024
+    return entries
+
+
+def view_figures(pid, start, length):
+    rss = pss = 0
+    for addr, e in smaps_of(pid).items():
+        if start <= addr < start + length:
+            rss, pss = rss + e.get("Rss", 0), pss + e.get("Pss", 0)
+    return rss, pss
+
+
+def test_tour_runs_through_without_pausing():
+    p = tour("--no-pause")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err[-2000:]
+    headings = re.findall(r"^Step (\d+)/10: (.*)$", out, re.M)
+    assert [int(n) for n, _ in headings] == list(range(1, 11))
+    for (_, title), word in zip(headings, STEPS):
+        assert word in title, (title, word)
+    assert out.count("Check it yourself") == 10
+    assert "nothing is left" in out and "Traceback" not in err
+
+
+def test_every_figure_matches_proc_read_while_the_tour_waits():
+    p = tour("--figures", stdin=subprocess.PIPE)
+    steps, commands = {}, []
+    try:
+        for line in p.stdout:
+            if line.startswith("  $ "):
+                commands.append(line[4:].rstrip("\n"))
+            if not line.startswith("figures "):
+                continue
+            for command in commands:  # every command the step printed works, run here while it waits
+                ran = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+                assert ran.returncode == 0 or ran.stdout.strip() == "0", (command, ran.stderr)
+                assert ran.stdout.strip(), command
+                if "Rss|Pss" in command:
+                    assert "Rss:" in ran.stdout and "Pss:" in ran.stdout, (command, ran.stdout)
+            commands.clear()
+            fig = json.loads(line[len("figures "):])
+            pid, number = fig["pid"], fig["step"]
+            assert pid == p.pid
+            steps[number] = fig
+            for v in fig.get("views", []):  # each view's figures: the smaps entries inside it, read now
+                assert view_figures(pid, v["start"], v["length"]) == (v["rss"], v["pss"]), (number, v)
+            if "rss" in fig:
+                ps = int(subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True,
+                                        text=True).stdout) * 1024
+                assert abs(ps - fig["rss"]) <= 2 << 20, (number, ps, fig["rss"])
+            if number == 1:
+                with open(f"/proc/{pid}/maps") as f:
+                    reserved = [line for line in f if int(line.split("-")[0], 16) in fig["reservations"]]
+                assert len(reserved) == 3 and all(" ---p " in line for line in reserved), reserved
+            if number == 6:  # touched through all three views: RSS triples, PSS does not
+                rss = [view_figures(pid, v["start"], v["length"]) for v in fig["views"]]
+                assert [r for r, _ in rss] == [SIZE] * 3
+                assert abs(sum(p_ for _, p_ in rss) - SIZE) <= 16 << 10
+                assert fig["backing"] == SIZE
+            if number == 7:  # the healed field, read from outside through /proc/PID/mem
+                with open(f"/proc/{pid}/mem", "rb") as mem:
+                    mem.seek(fig["field"])
+                    raw = int.from_bytes(mem.read(8), "little")
+                assert raw == fig["healed"] != fig["stale"]
+                assert (fig["stale_color"], fig["healed_color"]) != (None, None)
+                assert fig["healed_color"] == "Remapped" and fig["stale_color"] in ("Marked0", "Marked1")
+            if number == 10:  # nothing left: read here, not taken from the tour
+                with open(f"/proc/{pid}/maps") as f:
+                    assert not [line for line in f if "memfd:miniheap" in line]
+                assert not [fd for fd in os.listdir(f"/proc/{pid}/fd")
+                            if "memfd:miniheap" in os.readlink(f"/proc/{pid}/fd/{fd}")]
+                with open("/proc/sysvipc/shm") as f:
+                    assert not [line for line in f.readlines()[1:] if line.split()[4] == str(pid)]
+                assert (fig["maps"], fig["memfds"], fig["segments"]) == (0, 0, 0)
+            p.stdin.write("\n")
+            p.stdin.flush()
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, p.stderr.read()[-2000:]
+    assert sorted(steps) == list(range(1, 11))
+
+
+def test_q_quits_and_closes_everything():
+    p = tour(stdin=subprocess.PIPE)
+    out, err = p.communicate("\n\n\nq\n", timeout=60)
+    assert p.returncode == 0, err
+    assert "Step 4/10" in out and "Step 5/10" not in out
+
+
+def test_the_2017_backend_tour_leaves_no_segment():
+    p = tour("--no-pause", "--backend", "shm-mremap")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err[-2000:]
+    assert "shmget(IPC_PRIVATE" in out and "mremap(" in out and "nothing is left" in out
+
+
+def test_bad_arguments_are_one_line():
+    p = tour("--heap-size", "lots", "--no-pause")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and len(err.strip().splitlines()) == 1 and "lots" in err, err
+
+
+def test_huge_page_step_faults_once_per_2mib(small_pool):
+    small_pool(4)
+    p = tour("--no-pause", "--figures")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err[-2000:]
+    fig = [json.loads(line[8:]) for line in out.splitlines() if line.startswith("figures ")][8]
+    assert fig["huge"] is True, out
+    assert fig["hugetlb"] == 8 << 20
+    assert fig["faults"] <= 4 + 4, fig  # 2048 writes of 4 KiB pages, 4 huge pages: about one fault each
+    assert "one per 2 MiB page" in out
+
+
+def test_huge_page_step_says_how_to_reserve_without_a_pool(small_pool):
+    small_pool(0)
+    p = tour("--no-pause")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err[-2000:]
+    assert "skipped: the pool is too small" in out and "sysctl vm.nr_hugepages=" in out
