@@ -1,9 +1,9 @@
 """Layouts: where each view of the heap lives in the address space.
 
 * ``none``: one view of the whole heap, in one reservation.
-* ``colored``: three views of the whole heap, one per pointer colour, as ZGC did on x86-64 in JDK 11
-  to 17: Marked0 at ``1 << color_bits``, Marked1 at ``1 << (color_bits + 1)``, Remapped at
-  ``1 << (color_bits + 2)``. An object at heap offset ``o`` is at ``base[colour] | o`` in every view,
+* ``colored``: three views of the whole heap, one per pointer colour, as non-generational ZGC did on
+  x86-64 in JDK 11 to 23: Marked0 at ``1 << color_bits``, Marked1 at ``1 << (color_bits + 1)``,
+  Remapped at ``1 << (color_bits + 2)`` (JDK 17 uses bits 42-44 up to a 256G heap, 44-46 at -Xmx1t). An object at heap offset ``o`` is at ``base[colour] | o`` in every view,
   so a pointer of any colour can be dereferenced as it is.
 * ``young-mirror``: the heap view plus extra views of the young generation (eden and survivors),
   read-only by default, for example at the fixed address 0x100000 of the 2017 thread's example.
