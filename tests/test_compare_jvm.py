@@ -197,3 +197,13 @@ def test_generational_zgc_maps_one_view(tmp_path):
     bases, _ = run_zgc(jdk(lambda j: j.major >= 23, "a JDK 23 or later (generational ZGC by default)"),
                        "256m", tmp_path)
     assert len(bases) == 1
+
+
+def test_pretouched_heaps_larger_than_the_machine_are_refused_before_any_jvm_starts():
+    from miniheap.memory import available_bytes
+
+    size = f"{(available_bytes() >> 30) // 3 + 8}G"
+    result = subprocess.run([sys.executable, "-m", "miniheap", "compare-jvm", "--heap-size", size], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "MemAvailable" in result.stderr and "--no-pretouch" in result.stderr

@@ -73,7 +73,8 @@ def _one_line(result, *words):
 
 @pytest.mark.parametrize("args, words", [
     (["--heap-size", "100T"], ["heap_size 100T", "colour bit", "--mapping none"]),
-    (["--heap-size", "100T", "--mapping", "none"], ["no free range of 100T", "smaller --heap-size"]),
+    (["--heap-size", "100T", "--mapping", "none", "--pretouch", "false"], ["no free range of 100T", "smaller --heap-size"]),
+    (["--heap-size", "100T", "--mapping", "none"], ["pretouch of a 100T heap", "MemAvailable"]),
     (["--work", "0"], ["--work 0", "at least 1 MB"]),
     (["--work", "-3"], ["--work -3", "at least 1 MB"]),
     (["--work", "lots"], ["--work", "'lots'", "--help"]),
@@ -127,3 +128,16 @@ def test_a_pool_that_runs_dry_mid_run_ends_in_one_line_with_the_whole_runs_need(
     assert "5. A workload" in result.stdout
     # the advice counts what the whole run needs: 32 pages in all, 8 of them held already
     assert "it holds 8" in line, line
+
+
+def _more_than_the_machine_has():
+    from miniheap.memory import available_bytes
+
+    return f"{(available_bytes() >> 30) + 8}G"
+
+
+def test_a_pretouched_heap_larger_than_the_machine_is_refused_before_anything_is_committed():
+    size = _more_than_the_machine_has()
+    line = _one_line(run_demo("--heap-size", size, "--mapping", "none"),
+                     f"pretouch of a {size} heap", "MemAvailable", "--pretouch false")
+    assert line.startswith("miniheap: ")

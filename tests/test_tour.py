@@ -152,3 +152,13 @@ def test_huge_page_step_says_how_to_reserve_without_a_pool(small_pool):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err[-2000:]
     assert "skipped: the pool is too small" in out and "sysctl vm.nr_hugepages=" in out
+
+
+def test_a_heap_larger_than_the_machine_is_refused_before_it_is_touched():
+    from miniheap.memory import available_bytes
+
+    size = f"{(available_bytes() >> 30) + 8}G"
+    p = tour("--no-pause", "--heap-size", size)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert "MemAvailable" in err and "Step 1" not in out

@@ -24,6 +24,7 @@ from importlib import resources
 
 from . import memory
 from .cli import quiet_on_broken_pipe
+from .errors import MiniheapError
 from .maps import read_maps
 from .oneline import OneLineParser
 from .sizes import format_bytes_human as human
@@ -250,7 +251,9 @@ class MiniheapRun:
 
         self._log = tempfile.NamedTemporaryFile("r", suffix=".log", prefix="miniheap-gc-")
         overrides = {"backend": "memfd", "mapping": "colored", "heap_size": heap_size,
-                     "young_size": max(heap_size // 4 // (2 << 20) * (2 << 20), 8 << 20),
+                     # a quarter of the heap, at most 64M: the workload needs no more, and young is
+                     # committed at start
+                     "young_size": max(min(heap_size // 4, 64 << 20) // (2 << 20) * (2 << 20), 8 << 20),
                      "pretouch": pretouch, "gc_log": f"gc:file={self._log.name}"}
         if color_bits is not None:
             overrides["color_bits"] = color_bits
@@ -308,6 +311,21 @@ def side_by_side(columns):
     table = [("", *[f.label for f in columns])] + [(name, *[get(f) for f in columns]) for name, get in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
+
+
+def offset_lines(f, limit=6):
+    """The first view's maps lines: where each sits in the view, and which part of the memfd it maps."""
+    if not f.views:
+        return ""
+    view = f.views[0]
+    rows = [f"\n{f.label}, view at {view['base']:#x}: each maps line's offset in the view and in the memfd "
+            f"(the offset column of /proc/{f.pid}/maps)"]
+    for virtual, file in view["offsets"][:limit]:
+        rows.append(f"  +{virtual:#012x} in the view  ->  {file:#012x} in the memfd"
+                    + ("" if virtual == file else "   (differs)"))
+    if len(view["offsets"]) > limit:
+        rows.append(f"  ... {len(view['offsets']) - limit} more lines")
+    return "\n".join(rows)
 
 
 def differences(jdk, mine, heap_size, generational=None):
@@ -398,6 +416,12 @@ def main(argv=None, out=None, prog=None):
         print(f"compare-jvm: --heap-size {args.heap_size} --work {args.work}: the heap must be a multiple of 2M "
               f"of at least 16M and the work at least 1 MB (e.g. --heap-size 256M --work 96)", file=sys.stderr)
         return 2
+    # Pre-touched, each side holds its whole heap: the JDK, miniheap, and a generational JDK.
+    big = memory.too_big_to_commit(3 * heap_size, f"comparing pre-touched heaps of {format_size(heap_size)}",
+                                   "lower --heap-size (256M shows everything), or add --no-pretouch")
+    if big and not args.no_pretouch:
+        print(f"compare-jvm: {big}", file=sys.stderr)
+        return 2
     jdks = find_jdks(java=args.java)
     multi = sorted((j for j in jdks if j.major in MULTI_MAPPED), key=lambda j: abs(j.major - 17))
     if not multi:
@@ -437,6 +461,7 @@ def main(argv=None, out=None, prog=None):
             print(f"\nGC log, {f.label} (first lines):", file=out)
             for line in f.gc_lines[:4]:
                 print(f"  {line}", file=out)
+        print(offset_lines(jdk), file=out)
         init = [line for line in jvm.init_lines() if "Address Space" in line or "Backing" in line]
         if init:
             print(f"\n{jdk.label} says of its address space (-Xlog:gc+init):", file=out)
@@ -453,7 +478,7 @@ def main(argv=None, out=None, prog=None):
     except RuntimeError as e:
         print(f"compare-jvm: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
-    except (ValueError, MemoryError) as e:  # ConfigError, CommitError: a heap miniheap cannot build here
+    except (ValueError, MemoryError, OSError, MiniheapError) as e:  # a heap miniheap cannot build here
         print(f"compare-jvm: miniheap's heap: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     finally:

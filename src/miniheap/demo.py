@@ -71,7 +71,7 @@ def with_demo_defaults(loaded):
 def check_outputs(args, config):
     """Problems with the files the run will write, found before the run: one line each."""
     outputs = [("--json", args.json), ("--plot", args.plot), ("--html", args.html),
-               ("--trace-events", args.trace_events), ("gc_log file", config.gc_log_file)]
+               ("--trace-events", args.trace_events), (f"gc_log {config.gc_log}", config.gc_log_file)]
     problems = []
     for flag, path in outputs:
         if not path:
@@ -85,6 +85,14 @@ def check_outputs(args, config):
             problems.append(f"{flag} {path}: is a folder: give a file name")
     if args.work <= 0:
         problems.append(f"--work {args.work}: the workload must allocate at least 1 MB: give e.g. --work 192")
+    if config.pretouch:
+        from .memory import too_big_to_commit
+        from .sizes import format_size
+
+        big = too_big_to_commit(config.heap_size, f"pretouch of a {format_size(config.heap_size)} heap",
+                                "lower --heap-size, or add --pretouch false to commit as the heap grows")
+        if big:
+            problems.append(big)
     return problems
 
 

@@ -270,6 +270,28 @@ def quick() -> int:
 # ----------------------------------------------------------------------------- ground truth helpers
 
 
+def available_bytes() -> int:
+    """MemAvailable from /proc/meminfo: what can be committed without pushing the machine to swap or OOM."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return psutil.virtual_memory().available
+
+
+def too_big_to_commit(nbytes: int, what: str, fix: str) -> str | None:
+    """A one-line reason when committing ``nbytes`` would take most of the machine's memory, else None.
+
+    A pre-touched heap really takes its whole size at once; past about 80% of MemAvailable the kernel's
+    OOM killer picks a process, perhaps not this one.
+    """
+    available = available_bytes()
+    if nbytes <= available * 0.8:
+        return None
+    return (f"{what} needs {human(nbytes)} of memory at once, and this machine has {human(available)} "
+            f"available (MemAvailable): {fix}")
+
+
 def fd_backing_bytes(fd: int) -> int:
     """Physical size of a memfd (or any tmpfs/hugetlbfs file): the blocks it really holds."""
     return os.fstat(fd).st_blocks * 512

@@ -437,6 +437,11 @@ def main(argv=None, out=None, prog=None):
     except ConfigError as e:
         print(f"miniheap tour: {e}", file=sys.stderr)
         return 2
+    big = memory.too_big_to_commit(tour.size, f"touching a {format_size(tour.size)} heap",
+                                   "lower --heap-size (64M is plenty to see everything)")
+    if big:
+        print(f"miniheap tour: {big}", file=sys.stderr)
+        return 2
     try:
         return tour.run()
     except (MiniheapError, OSError) as e:
