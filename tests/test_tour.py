@@ -9,6 +9,8 @@ import sys
 from .hugepool import small_pool  # noqa: F401  (a fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The system's tools run without the sanitizer tools/sanitize preloads into Python (ps deadlocks under it).
+TOOLS_ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
 SIZE = 64 << 20
 STEPS = ["reserve", "create the backing", "map view 1", "map views 2 and 3", "write through one view",
          "touch every page through all three views", "raw 64-bit value", "a collection", "huge pages", "close"]
@@ -63,7 +65,8 @@ def test_every_figure_matches_proc_read_while_the_tour_waits():
             if not line.startswith("figures "):
                 continue
             for command in commands:  # every command the step printed works, run here while it waits
-                ran = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+                ran = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30,
+                                     env=TOOLS_ENV)
                 assert ran.returncode == 0 or ran.stdout.strip() == "0", (command, ran.stderr)
                 assert ran.stdout.strip(), command
                 if "Rss|Pss" in command:
@@ -76,8 +79,8 @@ def test_every_figure_matches_proc_read_while_the_tour_waits():
             for v in fig.get("views", []):  # each view's figures: the smaps entries inside it, read now
                 assert view_figures(pid, v["start"], v["length"]) == (v["rss"], v["pss"]), (number, v)
             if "rss" in fig:
-                ps = int(subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True,
-                                        text=True).stdout) * 1024
+                ps = int(subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True,
+                                        env=TOOLS_ENV, timeout=30).stdout) * 1024
                 assert abs(ps - fig["rss"]) <= 2 << 20, (number, ps, fig["rss"])
             if number == 1:
                 with open(f"/proc/{pid}/maps") as f:
