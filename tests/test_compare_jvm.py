@@ -41,8 +41,9 @@ def jdk17():
     return jdk(lambda j: j.major == 17, "a JDK 17 (java with -XX:+UseZGC, multi-mapped)")
 
 
-def smaps_views(pid, bases):
-    """Rss, Pss of the smaps entries from each base to the next power of two: read here, independently."""
+def smaps_views(pid, views):
+    """Rss, Pss of the smaps entries inside each (base, extent): read here, independently."""
+    bases = [base for base, _ in views]
     totals = {b: [0, 0] for b in bases}
     current = None
     with open(f"/proc/{pid}/smaps") as f:
@@ -50,7 +51,7 @@ def smaps_views(pid, bases):
             head = re.match(r"^([0-9a-f]+)-[0-9a-f]+ ", line)
             if head:
                 start = int(head[1], 16)
-                current = next((b for b in bases if b <= start < 2 * b), None)
+                current = next((b for b, extent in views if b <= start < b + extent), None)
             elif current is not None and line.startswith(("Rss:", "Pss:")):
                 totals[current][line.startswith("Pss:")] += int(line.split()[1]) * 1024
     return [tuple(totals[b]) for b in bases]
@@ -87,7 +88,7 @@ def test_compare_jvm_figures_match_proc_read_independently():
             pid, bases = side["pid"], [v["base"] for v in side["views"]]
             lines = [m for m in read_maps(pid) if name in m.path]
             assert len(bases) == 3 and len(lines) == sum(v["mappings"] for v in side["views"])
-            figures = smaps_views(pid, bases)
+            figures = smaps_views(pid, [(v["base"], v["extent"]) for v in side["views"]])
             for v, (rss, pss) in zip(side["views"], figures):
                 # The JVM's threads may touch or drop a page meanwhile: allow 4 MiB per view.
                 assert abs(v["rss"] - rss) <= 4 << 20 and abs(v["pss"] - pss) <= 4 << 20, (side["label"], v, rss, pss)
