@@ -29,7 +29,7 @@ def test_the_default_run_shows_three_pretouched_views_of_one_memfd(tmp_path):
     result = run_demo("--json", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     run = json.loads(out.read_text())
-    assert run["config"]["mapping"] == "colored" and run["config"]["pretouch"] == "true"
+    assert run["config"]["mapping"] == "colored" and run["config"]["pretouch"] is True
     assert run["sources"]["mapping"] == run["sources"]["pretouch"] == "demo:DEMO_DEFAULTS"
     views = [v for v in run["views"]]
     assert [v["start"] for v in views] == [1 << COLOR_BITS, 1 << COLOR_BITS + 1, 1 << COLOR_BITS + 2]

@@ -266,7 +266,9 @@ class Tour:
         slot = stale_slots[0] if stale_slots else 0
         stale = heap.raw_slot(holder, slot)
         mask = (1 << self.bits) - 1
-        field = heap.views[2].start + (holder.address & mask) + 16 + 8 * slot
+        from ._native import lib
+
+        field = heap.views[2].start + (holder.address & mask) + lib.MH_HEADER_BYTES + 8 * slot
         before = heap.stats
         holder[slot]  # the load barrier: slow path, heals the field
         after = heap.stats
