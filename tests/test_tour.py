@@ -166,3 +166,16 @@ def test_a_heap_larger_than_the_machine_is_refused_before_it_is_touched():
     assert p.returncode == 2 and len(err.strip().splitlines()) == 1, err
     # (under tools/sanitize the colour views at 1<<28 refuse such a heap first, also in one line)
     assert ("MemAvailable" in err or "colour bit 28" in err) and "Step 1" not in out
+
+
+def test_help_goes_to_stdout_and_a_closed_pipe_ends_the_tour_quietly():
+    p = tour("--help")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0 and err == "" and out.startswith("usage: python -m miniheap tour")
+    p = tour("--no-pause")  # read three lines, then close the pipe, as `| head -3` does
+    lines = [p.stdout.readline() for _ in range(3)]
+    p.stdout.close()
+    err = p.stderr.read()
+    p.wait(timeout=60)
+    assert len(lines) == 3 and "Traceback" not in err and "failed" not in err, err
+    assert p.returncode == 141  # 128 + SIGPIPE, as a shell reports a process a closed pipe ended

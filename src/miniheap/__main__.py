@@ -11,9 +11,9 @@ from .cli import program_name, quiet_on_broken_pipe
 COMMANDS = {
     "probe": ("miniheap.probe", "which memory backends work here, and why not"),
     "demo": ("miniheap.demo", "the teaching run (the same as python examples/gc_demo.py)"),
+    "bench": ("miniheap.bench", "benchmarks beside the JDK, CPython and memcpy"),
     "tour": ("miniheap.tour", "a multi-mapped heap built one step at a time, each step checkable"),
     "compare-jvm": ("miniheap.compare_jvm", "JDK ZGC and miniheap side by side: views, maps, RSS, PSS"),
-    "bench": ("miniheap.bench", "benchmarks beside the JDK, CPython and memcpy"),
 }
 
 

@@ -478,6 +478,8 @@ def main(argv=None, out=None, prog=None):
     except RuntimeError as e:
         print(f"compare-jvm: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # a closed standard output: quiet_on_broken_pipe ends the command
     except (ValueError, MemoryError, OSError, MiniheapError) as e:  # a heap miniheap cannot build here
         print(f"compare-jvm: miniheap's heap: {' '.join(str(e).split())}", file=sys.stderr)
         return 2

@@ -446,6 +446,8 @@ def main(argv=None, out=None, prog=None):
         return 2
     try:
         return tour.run()
+    except BrokenPipeError:
+        raise  # a closed standard output: quiet_on_broken_pipe ends the command
     except (MiniheapError, OSError) as e:
         print(f"miniheap tour: step {tour.number + 1} failed: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
