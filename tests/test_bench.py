@@ -12,7 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "src", "miniheap", "bench", "peers")
-NAMES = ("gcbench-native", "gcbench-python", "copy", "backends")
+NAMES = ("gcbench-native", "gcbench-python", "copy", "backends", "scaling")
 
 
 def _run_bench(*args, timeout=600, cwd=None):
@@ -120,6 +120,25 @@ def test_gcbench_python_and_cpython_peer_ran(quick_run):
     assert bench["status"] == "ok", bench["reason"]
     assert _median(mine, "time_s") > 0
     assert mine["extra"]["runs"][0]["checks"] == peer["extra"]["runs"][0]["checks"]
+
+
+def test_scaling_runs_every_size_beside_serialgc(quick_run):
+    _, document = quick_run
+    bench = next(b for b in document["benchmarks"] if b["name"] == "scaling")
+    assert bench["status"] == "ok", bench["reason"]
+    mine = [s for s in bench["subjects"] if s["name"].startswith("miniheap ")]
+    serial = [s for s in bench["subjects"] if s["name"].startswith("SerialGC ")]
+    assert len(mine) == len(serial) == 3
+    lives = [_median(s, "live_mib") for s in mine]
+    assert lives == sorted(lives) and lives[0] > 0, "the live data grows with the heap"
+    for s in mine:
+        assert _median(s, "time_ms") > 0 and _median(s, "young") + _median(s, "full") >= 1
+    if shutil.which("java") and shutil.which("javac"):
+        for s in serial:
+            assert "unavailable" not in s, s.get("unavailable")
+            assert _median(s, "time_ms") > 0
+    texts = [t["target"] for t in document["targets"] if t["benchmark"] == "scaling"]
+    assert len(texts) == 3 and all("total pause / SerialGC" in t for t in texts)
 
 
 def test_copy_rate_is_bytes_over_pause(quick_run):

@@ -21,10 +21,10 @@ import time
 import traceback
 
 from ..cli import Progress, quiet_on_broken_pipe
-from . import backends, copyrate, gcbench_native, gcbench_python
+from . import backends, copyrate, gcbench_native, gcbench_python, scaling
 from .common import BenchFailed, summary
 
-BENCHMARKS = {m.NAME: m for m in (gcbench_native, gcbench_python, copyrate, backends)}
+BENCHMARKS = {m.NAME: m for m in (gcbench_native, gcbench_python, copyrate, backends, scaling)}
 
 
 def machine():

@@ -37,9 +37,10 @@ METRICS = [
 ]
 
 
-def run_native(ffi, lib, params, repetitions):
-    """One run of gcbench.c on a fresh façade heap: the table's figures and the pause list."""
-    heap = open_heap(**HEAP)
+def run_native(ffi, lib, params, repetitions, heap_config=None):
+    """One run of gcbench.c on a fresh façade heap (HEAP unless heap_config says otherwise): the
+    table's figures and the pause list."""
+    heap = open_heap(**(heap_config or HEAP))
     try:
         ptr = native_heap(heap)
         p = ffi.new("mh_gcbench_params *")

@@ -69,7 +69,7 @@ static uint64_t iterations(const mh_gcbench_params *p, int depth)
 /* new Node(): two null slots and the payload. 0 when the heap is exhausted (error set). A JIT
  * knows the size of the class it allocates; so does this call, for the classic Node: with a
  * constant shape mh_new's zeroing and size test fold into a few stores. */
-static inline mh_ref new_node(gcbench *b)
+static inline __attribute__((always_inline)) mh_ref new_node(gcbench *b)
 {
     uint32_t nbytes = b->p->node_bytes;
     mh_ref node = nbytes == NODE_BYTES ? mh_new(b->m, 2, NODE_BYTES) : mh_new(b->m, 2, nbytes);

@@ -191,8 +191,9 @@ static int plan_evacuation(mh_heap *h, evac_plan *p)
     }
     p->n = k;
 
-    /* forwarding tables too are secured before copying */
-    for (uint32_t r = 0; r < h->young_regions; r++) {
+    /* forwarding tables too are secured before copying (young objects forward in their
+     * headers in a single view, see evacuate_range) */
+    for (uint32_t r = 0; h->views.colored && r < h->young_regions; r++) {
         if (h->regions[r].live_objects && !(h->fwd[r] = fwd_table_new(h->regions[r].live_objects))) {
             fwd_drop_all(h);
             heap_error(h, MH_E_NO_MEMORY, "out of memory for a forwarding table of %u entries; "
@@ -236,7 +237,14 @@ static void evacuate_range(mh_heap *h, uint64_t start, uint64_t end, bool young)
             uint64_t to = old_bump(h, size);
             mh_object *copy = heap_addr(h, to);
             memmove(copy, o, size); /* in place, a copy may overlap its original */
-            fwd_add(h->fwd[region_of(h, off)], off, to);
+            /* Single view: a young object forwards in its old header, as in a young
+             * collection. Young is not reused before the remap has read every header
+             * (it is emptied afterwards), and every reference is remapped in the pause.
+             * Coloured views remap lazily, long after young is reused: a table. */
+            if (young && !h->views.colored)
+                obj_forward_to(o, to);
+            else
+                fwd_add(h->fwd[region_of(h, off)], off, to);
             h->ev.objects_copied++;
             h->ev.bytes_copied += size;
             if (young) {
@@ -263,8 +271,16 @@ static void unplan_region(mh_heap *h, uint32_t r)
     h->regions[r].filler_bytes += zap_range(h, region_base(h, r), region_base(h, r) + h->regions[r].top);
 }
 
+/* Where the copies of young objects went: from `start` (an offset in the
+ * promotion region's tail, or UINT64_MAX) to its top, then every region of
+ * h->scan_regions from `first_region` on. */
+typedef struct young_copies {
+    uint64_t start;
+    uint32_t first_region;
+} young_copies;
+
 /* Returns whether young was evacuated (it always is, unless a commit fails). */
-static bool evacuate(mh_heap *h, const evac_plan *p)
+static bool evacuate(mh_heap *h, const evac_plan *p, young_copies *copies)
 {
     /* the stream starts in the promotion region's tail unless that region moves */
     if (h->promo_region >= 0 && h->regions[h->promo_region].in_cset)
@@ -306,21 +322,41 @@ static bool evacuate(mh_heap *h, const evac_plan *p)
         }
         return false;
     }
+    copies->start = h->promo_region >= 0 ? region_base(h, (uint32_t)h->promo_region) +
+                                               h->regions[h->promo_region].top : UINT64_MAX;
+    copies->first_region = h->nscan;
     evacuate_range(h, 0, h->eden_top, true);
     evacuate_range(h, from_base(h), from_base(h) + h->from_top, true);
     evacuate_range(h, to_base(h), to_base(h) + h->to_top, true); /* after a failed promotion */
-    h->eden_top = 0;
-    h->from_top = 0;
-    h->to_top = 0;
-    space_poison(h, 0, h->young_end); /* all of young is dead: every live object left it */
-    h->young_max_size = 0;
+    /* young is dead now (every live object left it), but its headers forward to the
+     * copies until the remap is done: full_phases empties it afterwards */
     return true;
 }
 
+static void young_empty(mh_heap *h)
+{
+    h->eden_top = 0;
+    h->from_top = 0;
+    h->to_top = 0;
+    space_poison(h, 0, h->young_end);
+    h->young_max_size = 0;
+}
+
+/* Single view: a young object's new offset is in its old header; anything else that moved
+ * is in a forwarding table. */
 static void remap_slot(mh_heap *h, mh_ref *slot)
 {
-    if (*slot)
-        *slot = ref_good(&h->views, fwd_resolve(h, ref_offset(&h->views, *slot)));
+    mh_ref v = *slot;
+    if (!v)
+        return;
+    uint64_t off = ref_offset(&h->views, v);
+    if (is_young(h, off) && !h->views.colored) {
+        uint64_t w = obj_header(heap_addr(h, off));
+        if (hdr_is_forwarded(w))
+            *slot = ref_good(&h->views, hdr_forwardee(w));
+        return;
+    }
+    *slot = ref_good(&h->views, fwd_resolve(h, off));
 }
 
 static void remap_range(mh_heap *h, uint64_t start, uint64_t end)
@@ -346,7 +382,39 @@ static void remap_roots_lazily(mh_heap *h)
                 m->roots[i] = barrier_remap(h, m->roots[i]);
 }
 
-static void remap(mh_heap *h)
+/* The slots of the dirty cards: every old-to-young reference is in one (the
+ * write barrier's invariant, which mh_verify checks). The cards are cleaned on
+ * the way: young is about to be empty. */
+static void remap_dirty_cards(mh_heap *h)
+{
+    card_cursor cursor = {0, 0};
+    card_span span;
+    while (cards_next_dirty(h, &cursor, &span)) {
+        uint64_t card_end = span.card + CARD_SIZE;
+        for (uint64_t obj = span.first_object; obj < card_end && obj < span.limit;) {
+            mh_object *o = heap_addr(h, obj);
+            uint64_t first = obj + obj_slot_offset(0);
+            uint64_t end = first + 8ull * obj_nrefs(o);
+            for (uint64_t s = first > span.card ? first : span.card; s < end && s < card_end; s += 8)
+                remap_slot(h, heap_addr(h, s));
+            obj += obj_size(o);
+        }
+    }
+}
+
+static void remap_copies(mh_heap *h, const young_copies *copies)
+{
+    if (copies->start != UINT64_MAX) {
+        uint32_t r = region_of(h, copies->start);
+        remap_range(h, copies->start, region_base(h, r) + h->regions[r].top);
+    }
+    for (uint32_t i = copies->first_region; i < h->nscan; i++) {
+        uint32_t r = (uint32_t)h->scan_regions[i];
+        remap_range(h, region_base(h, r), region_base(h, r) + h->regions[r].top);
+    }
+}
+
+static void remap(mh_heap *h, bool young_moved, const young_copies *copies)
 {
     if (h->views.colored) {
         remap_roots_lazily(h);
@@ -360,14 +428,22 @@ static void remap(mh_heap *h)
     for (mh_mutator *m = h->mutators; m; m = m->next)
         for (uint32_t i = 0; i < m->nroots; i++)
             remap_slot(h, &m->roots[i]);
-    /* young is empty unless its evacuation failed */
-    remap_range(h, 0, h->eden_top);
-    remap_range(h, from_base(h), from_base(h) + h->from_top);
-    remap_range(h, to_base(h), to_base(h) + h->to_top);
-    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
-        const mh_region *reg = &h->regions[r];
-        if (reg->state == REGION_OLD || reg->state == REGION_HUMONGOUS_START)
-            remap_range(h, region_base(h, r), region_base(h, r) + reg->top);
+    if (young_moved && h->ev.regions_evacuated == 0) {
+        /* Only young moved. What can refer to it: the roots, the old objects with a
+         * dirty card, and the copies themselves; the rest of old need not be read. */
+        remap_dirty_cards(h);
+        remap_copies(h, copies);
+    } else {
+        if (!young_moved) {
+            remap_range(h, 0, h->eden_top);
+            remap_range(h, from_base(h), from_base(h) + h->from_top);
+            remap_range(h, to_base(h), to_base(h) + h->to_top);
+        }
+        for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+            const mh_region *reg = &h->regions[r];
+            if (reg->state == REGION_OLD || reg->state == REGION_HUMONGOUS_START)
+                remap_range(h, region_base(h, r), region_base(h, r) + reg->top);
+        }
     }
     /* single view: nothing stale is left, so nothing needs the tables */
     fwd_drop_all(h);
@@ -385,9 +461,10 @@ int full_phases(mh_heap *h)
     /* dead objects of every region that stays become fillers */
     zap_old(h);
     bool young_moved = false;
+    young_copies copies = {UINT64_MAX, 0};
     if (planned == 0) {
         t = clock_ns();
-        young_moved = evacuate(h, &plan);
+        young_moved = evacuate(h, &plan, &copies);
         h->ev.ns_evacuate = clock_ns() - t;
     }
     if (!young_moved)
@@ -395,8 +472,10 @@ int full_phases(mh_heap *h)
     free(plan.units);
 
     t = clock_ns();
-    remap(h);
+    remap(h, young_moved, &copies);
     h->ev.ns_remap = clock_ns() - t;
+    if (young_moved)
+        young_empty(h);
 
     regions_release_reserved(h);
     regions_uncommit_free(h);

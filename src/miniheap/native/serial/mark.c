@@ -33,17 +33,6 @@ bool mark_test(const mh_heap *h, uint64_t offset)
     return (h->mark_bits[word >> 6] >> (word & 63)) & 1;
 }
 
-static bool mark_test_and_set(mh_heap *h, uint64_t offset)
-{
-    uint64_t word = offset >> 3;
-    uint64_t bit = 1ull << (word & 63);
-    uint64_t *w = &h->mark_bits[word >> 6];
-    if (*w & bit)
-        return true;
-    *w |= bit;
-    return false;
-}
-
 /* A full stack is not an error: the object stays marked, and the overflow
  * flag makes mark_drain rescan marked objects linearly later. */
 void mark_push(mh_heap *h, mh_ref ref)
@@ -66,21 +55,35 @@ void mark_push(mh_heap *h, mh_ref ref)
     h->mark_stack[h->mark_top++] = ref;
 }
 
-static void mark_object(mh_heap *h, mh_ref ref)
+/* Found a reference to ref: mark it and queue it, unless it is marked already.
+ * Nothing of the object is read here (its header is read when it is scanned,
+ * after a prefetch, see mark_drain). If the stack cannot take it, the mark is
+ * taken back and the overflow flag set: the object is found again when its
+ * referrers are rescanned. */
+static inline void mark_discover(mh_heap *h, mh_ref ref)
 {
     uint64_t offset = ref_offset(&h->views, ref);
-    if (mark_test_and_set(h, offset))
+    uint64_t word = offset >> 3;
+    uint64_t bit = 1ull << (word & 63);
+    uint64_t *w = &h->mark_bits[word >> 6];
+    if (*w & bit)
         return;
-    mh_object *o = ref_addr(ref);
-    uint64_t size = obj_size(o);
-    mh_region *reg = &h->regions[region_of(h, offset)];
+    *w |= bit;
+    size_t top = h->mark_top;
+    mark_push(h, ref);
+    if (MH_UNLIKELY(h->mark_top == top))
+        *w &= ~bit;
+}
+
+/* A marked object, scanned once: it counts as live in its region. */
+static inline void mark_account(mh_heap *h, mh_ref ref, uint64_t size)
+{
+    mh_region *reg = &h->regions[region_of(h, ref_offset(&h->views, ref))];
     reg->live_bytes += size;
     reg->live_objects++;
     if (size > reg->max_live_size)
         reg->max_live_size = (uint32_t)(size > UINT32_MAX ? UINT32_MAX : size);
     h->ev.bytes_marked += size;
-    if (obj_nrefs(o) > 0)
-        mark_push(h, ref);
 }
 
 /* Give the field the current good colour (forwarding it first if it is stale). */
@@ -94,13 +97,14 @@ static mh_ref mark_heal(mh_heap *h, mh_ref *field)
     return v;
 }
 
-static void mark_scan(mh_heap *h, mh_object *o)
+/* Trace an object's slots. */
+static inline void mark_scan(mh_heap *h, mh_object *o)
 {
     mh_ref *slots = obj_slots(o);
     for (uint32_t i = 0, n = obj_nrefs(o); i < n; i++) {
         mh_ref v = mark_heal(h, &slots[i]);
         if (v)
-            mark_object(h, v);
+            mark_discover(h, v);
     }
 }
 
@@ -111,13 +115,13 @@ void mark_roots(mh_heap *h)
             continue;
         mh_ref v = mark_heal(h, &h->handles[i]);
         if (v)
-            mark_object(h, v);
+            mark_discover(h, v);
     }
     for (mh_mutator *m = h->mutators; m; m = m->next) {
         for (uint32_t i = 0; i < m->nroots; i++) {
             mh_ref v = mark_heal(h, &m->roots[i]);
             if (v)
-                mark_object(h, v);
+                mark_discover(h, v);
         }
     }
 }
@@ -132,10 +136,13 @@ static void rescan_range(mh_heap *h, uint64_t start, uint64_t end)
     }
 }
 
-/* After an overflow some marked objects were never scanned: scanning all
- * marked objects again is idempotent and finds them. */
+/* After an overflow some objects were found but not marked (their mark was
+ * taken back): tracing every marked object again finds them. Tracing is
+ * idempotent and accounts nothing (every marked object was, or will be,
+ * scanned and accounted from the stack). */
 static void rescan_marked(mh_heap *h)
 {
+    mark_roots(h); /* a root may have been found and not marked, too */
     rescan_range(h, 0, h->eden_top);
     rescan_range(h, from_base(h), from_base(h) + h->from_top);
     rescan_range(h, to_base(h), to_base(h) + h->to_top);
@@ -146,11 +153,43 @@ static void rescan_marked(mh_heap *h)
     }
 }
 
+/* Marking is bound by the cache misses on objects it reaches in no useful
+ * order. So a popped reference is prefetched and parked in a small ring, and
+ * the object scanned is the one parked MARK_AHEAD pops earlier: its header and
+ * slots have had that long to arrive (software prefetching for marking, as in
+ * Cher, Hosking and Vijaykumar, ASPLOS 2004). */
+#define MARK_AHEAD 8
+
+static inline void mark_visit(mh_heap *h, mh_ref ref)
+{
+    mh_object *o = ref_addr(ref);
+    mark_account(h, ref, obj_size(o));
+    mark_scan(h, o);
+}
+
 void mark_drain(mh_heap *h)
 {
+    mh_ref ring[MARK_AHEAD];
     for (;;) {
-        while (h->mark_top > 0)
-            mark_scan(h, ref_addr(h->mark_stack[--h->mark_top]));
+        unsigned parked = 0, next = 0;
+        while (h->mark_top > 0 || parked > 0) {
+            if (h->mark_top > 0) {
+                mh_ref ref = h->mark_stack[--h->mark_top];
+                __builtin_prefetch(ref_addr(ref), 1, 3);
+                if (parked < MARK_AHEAD) {
+                    ring[(next + parked++) % MARK_AHEAD] = ref;
+                    continue;
+                }
+                mh_ref oldest = ring[next];
+                ring[next] = ref;
+                next = (next + 1) % MARK_AHEAD;
+                mark_visit(h, oldest);
+            } else {
+                mark_visit(h, ring[next]);
+                next = (next + 1) % MARK_AHEAD;
+                parked--;
+            }
+        }
         if (!h->mark_overflow)
             return;
         h->mark_overflow = false;

@@ -57,6 +57,7 @@ typedef struct copier {
     uint64_t region_mask;
     uint64_t to_lo, to_top, to_end;           /* the to-survivor: [to_lo, to_top) used */
     uint64_t to_scan;                         /* Cheney's scan pointer in the to-survivor */
+    uint64_t to_ahead, promo_ahead;           /* prefetch pointers, running ahead of the scans */
     promo_buffer promo;
     uint32_t scan_index;                      /* promoted objects: h->scan_regions[scan_index] ... */
     uint64_t scan_offset;                     /* ... scanned up to here (UINT64_MAX: from its base) */
@@ -209,6 +210,30 @@ INLINE bool young_trace(copier *c, mh_ref *slot, mh_ref v)
     return offset < c->young_end;
 }
 
+/* The scan pointers are followed by prefetch pointers that walk the queued
+ * copies LOOKAHEAD bytes ahead and prefetch what their slots refer to, so the
+ * from-space objects the scan is about to copy are in the cache when it gets
+ * there. (Prefetching when a copy is queued is too early when the queue is
+ * long, as it is when a wide tree is copied breadth-first: the lines are
+ * evicted before they are used.) */
+#define LOOKAHEAD 1024
+
+INLINE void prefetch_ahead(copier *c, uint64_t *ahead, uint64_t scan, uint64_t top)
+{
+    if (*ahead < scan || *ahead > scan + LOOKAHEAD) /* behind, or left in another region */
+        *ahead = scan;
+    uint64_t until = scan + LOOKAHEAD < top ? scan + LOOKAHEAD : top;
+    while (*ahead < until) {
+        mh_object *o = at(c, *ahead);
+        uint64_t w = obj_header(o);
+        const mh_ref *slots = obj_slots(o);
+        for (uint32_t i = 0, n = hdr_nrefs(w) < 4 ? hdr_nrefs(w) : 4; i < n; i++)
+            if (slots[i])
+                __builtin_prefetch((const void *)(uintptr_t)slots[i], 0, 3);
+        *ahead += hdr_size(w);
+    }
+}
+
 /* Trace the slots of the object at offset; returns its size. Slots of an old
  * object still referring to young afterwards keep its card dirty. */
 INLINE uint64_t scan_object(copier *c, uint64_t offset, bool old)
@@ -269,9 +294,10 @@ INLINE bool scan_promoted(copier *c)
         if (c->scan_offset == UINT64_MAX)
             c->scan_offset = region_base(h, (uint32_t)r);
         if (c->scan_offset < promoted_top(c, r)) {
-            do
+            do {
+                prefetch_ahead(c, &c->promo_ahead, c->scan_offset, promoted_top(c, r));
                 c->scan_offset += scan_object(c, c->scan_offset, true);
-            while (c->scan_offset < promoted_top(c, r));
+            } while (c->scan_offset < promoted_top(c, r));
             progress = true;
         } else if (c->scan_index + 1 < h->nscan) {
             c->scan_index++;
@@ -325,6 +351,7 @@ INLINE void cheney_scan(copier *c)
     while (progress) {
         progress = false;
         while (c->to_scan < c->to_top) {
+            prefetch_ahead(c, &c->to_ahead, c->to_scan, c->to_top);
             c->to_scan += scan_object(c, c->to_scan, false);
             progress = true;
         }
