@@ -317,8 +317,9 @@ def test_cffi_struct_event():
     struct = re.search(r"typedef struct mh_gc_event \{.*?\} mh_gc_event;", header, re.S)
     if struct is None:
         pytest.skip("miniheap.h has no mh_gc_event struct")
+    phase = re.search(r"typedef struct mh_gc_phase \{.*?\} mh_gc_phase;", header, re.S)
     ffi = cffi.FFI()
-    ffi.cdef(re.sub(r"/\*.*?\*/", "", struct.group(0), flags=re.S))
+    ffi.cdef(re.sub(r"/\*.*?\*/", "", (phase.group(0) if phase else "") + struct.group(0), flags=re.S))
     event = ffi.new("mh_gc_event *")
     for name, value in young_event().items():
         if name == "bytes_by_age":

@@ -10,6 +10,7 @@ Misuse never reaches C with a dangling pointer: a closed heap (or one inherited 
 passes NULL, a released ``Ref`` passes an invalid handle, and C answers with an error code that is
 turned into an exception here. The fast path therefore pays for no Python-side checks.
 """
+import collections
 import os
 import statistics
 import sys
@@ -62,6 +63,27 @@ class Stats:
                 f"pause total={self.pause_total_ms:.3f}ms max={self.pause_max_ms:.3f}ms>")
 
 
+class Phase(collections.namedtuple("Phase", "name start_ns duration_ns pause thread")):
+    """One phase of a collection: its JDK name ("Pause Mark Start", "Concurrent Mark", ...), when it
+    started (CLOCK_MONOTONIC ns), how long it took, whether the mutators were stopped, and which thread
+    ran it ("mutator" or "gc")."""
+
+    __slots__ = ()
+
+    @property
+    def ms(self):
+        return self.duration_ns / 1e6
+
+
+_THREAD_NAMES = {lib.MH_THREAD_MUTATOR: "mutator", lib.MH_THREAD_GC: "gc"}
+
+
+def _phases(native):
+    return [Phase(ffi.string(p.name).decode(), p.start_ns, p.duration_ns, bool(p.pause),
+                  _THREAD_NAMES.get(p.thread, str(p.thread)))
+            for p in native.phases[0:native.nphases]]
+
+
 class GCEvent:
     """One collection, copied out of the C event record (which is only valid during the callback)."""
 
@@ -72,9 +94,18 @@ class GCEvent:
     def __init__(self, native, when, thread=None):
         for name in GCEvent.__slots__[:-2]:
             value = getattr(native, name)
-            setattr(self, name, list(value) if name == "bytes_by_age" else value)
+            if name == "bytes_by_age":
+                value = list(value)
+            elif name == "phases":
+                value = _phases(native)
+            setattr(self, name, value)
         self.time = when
         self.thread = thread
+
+    @property
+    def pauses(self):
+        """The phases during which the mutators were stopped."""
+        return [p for p in self.phases if p.pause]
 
     @property
     def full(self):

@@ -77,11 +77,50 @@ typedef int32_t mh_handle;
 /* Why a collection ran. */
 #define MH_CAUSE_ALLOCATION_FAILURE 0
 #define MH_CAUSE_EXPLICIT 1
+/* zgc's causes, as JDK 17 names them (its director's rules, zgc/zdirector.c) */
+#define MH_CAUSE_WARMUP 3                 /* "Warmup": used passed 10, 20, 30 % before 3 cycles */
+#define MH_CAUSE_ALLOCATION_RATE 4        /* "Allocation Rate": memory would run out before a cycle ends */
+#define MH_CAUSE_PROACTIVE 5              /* "Proactive": cheap enough to run now */
+#define MH_CAUSE_ALLOCATION_STALL 6       /* "Allocation Stall": a mutator is waiting for memory */
+#define MH_CAUSE_HIGH_USAGE 7             /* "High Usage": less than 5 % free */
+#define MH_CAUSE_TIMER 8                  /* "Timer": collection_interval_ms passed */
 
+/* Kinds of event (mh_gc_event.kind). */
 #define MH_GC_YOUNG 0
 #define MH_GC_FULL 1
+#define MH_GC_ZGC 2                /* a zgc cycle: its pauses and concurrent phases in phases[] */
+#define MH_GC_ALLOCATION_STALL 3   /* not a collection: a mutator waited ns_total for a page */
+#define MH_GC_RELOCATION_STALL 4   /* a mutator waited ns_total for the GC thread to relocate a page */
+
+/* Which collector a heap runs (mh_config.collector). */
+#define MH_COLLECTOR_SERIAL 0    /* generational copying, stop-the-world (SerialGC's shape) */
+#define MH_COLLECTOR_ZGC 1       /* concurrent mark and relocation (JDK 17's ZGC) */
+
+/* Which thread ran a phase of a collection. */
+#define MH_THREAD_MUTATOR 0      /* a mutator, inside one of its calls */
+#define MH_THREAD_GC 1           /* the collector's own thread */
+
+/* Where an object lives (mh_space_of). */
+#define MH_SPACE_EDEN 0
+#define MH_SPACE_SURVIVOR 1
+#define MH_SPACE_OLD 2
+#define MH_SPACE_HUMONGOUS 3
+#define MH_SPACE_SMALL 4         /* zgc: a small page */
+#define MH_SPACE_MEDIUM 5        /* zgc: a medium page */
+#define MH_SPACE_LARGE 6         /* zgc: a large page of its own */
 
 typedef struct mh_heap mh_heap;
+
+/* One phase of a collection, as the JDK's log names it ("Pause Young",
+ * "Pause Mark Start", "Concurrent Mark", ...). Times are CLOCK_MONOTONIC
+ * nanoseconds. */
+typedef struct mh_gc_phase {
+    const char *name;             /* static storage */
+    uint64_t start_ns;
+    uint64_t duration_ns;
+    int32_t pause;                /* 1: the mutators were stopped; 0: concurrent */
+    int32_t thread;               /* MH_THREAD_* */
+} mh_gc_phase;
 
 typedef struct mh_gc_event {
     uint32_t id;                  /* GC(n): 0, 1, 2, ... over young and full */
@@ -121,6 +160,28 @@ typedef struct mh_gc_event {
     uint64_t ns_mark;             /* full: marking */
     uint64_t ns_evacuate;         /* copying (young: the Cheney scan; full: evacuation) */
     uint64_t ns_remap;            /* full: fixing references to moved objects */
+    int32_t collector;            /* MH_COLLECTOR_* */
+    uint32_t nphases;             /* phases[0..nphases) in the order they ran */
+    uint64_t start_ns;            /* CLOCK_MONOTONIC at the collection's start */
+    mh_gc_phase phases[16];
+    /* zgc cycles: the figures of JDK 17's gc,heap and gc,reloc log lines */
+    uint64_t used_at[4];          /* bytes in pages at Mark Start, Mark End, Relocate Start, Relocate End */
+    uint64_t used_high, used_low; /* highest and lowest during the cycle */
+    uint64_t reclaimed_at[4];     /* pages freed minus relocation targets taken, since Mark Start */
+    uint64_t live;                /* bytes marked */
+    uint32_t pages[3];            /* small, medium, large pages Select looked at */
+    uint32_t relocated_pages[3];  /* ... and put in the relocation set */
+    uint64_t page_bytes[3];
+    uint64_t empty_bytes[3];      /* ... freed because nothing on them was marked */
+    uint64_t relocated_bytes[3];  /* live bytes of the relocation set */
+    uint64_t forwarding_bytes;    /* the relocation set's forwarding tables */
+    uint64_t mark_stack_bytes;
+    uint64_t objects_relocated_by_gc, bytes_relocated_by_gc;
+    uint64_t objects_relocated_by_mutator, bytes_relocated_by_mutator;
+    uint64_t loads_slow;          /* mutator loads that took the barrier's slow path during the cycle */
+    uint64_t objects_marked_by_mutator;
+    uint32_t mark_ends;           /* Pause Mark End attempts (more than 1: Concurrent Mark Continue) */
+    uint32_t gc_workers;          /* threads that did the collector's work: 1 */
 } mh_gc_event;
 
 typedef struct mh_stats {
@@ -139,6 +200,14 @@ typedef struct mh_stats {
     uint64_t handles_live;
     uint64_t regions_committed;
     uint64_t commit_failures;
+    uint64_t pauses;              /* stop-the-world pauses (serial: one per collection) */
+    uint64_t concurrent_ns;       /* zgc: time in concurrent phases */
+    uint64_t zgc_cycles;
+    uint64_t objects_relocated_by_gc;
+    uint64_t objects_relocated_by_mutator;   /* copied by a mutator's load barrier */
+    uint64_t allocation_stalls, allocation_stall_ns, max_allocation_stall_ns;
+    uint64_t relocation_stalls, relocation_stall_ns;
+    uint64_t events_dropped;      /* events nobody delivered before the ring filled */
 } mh_stats;
 
 typedef struct mh_config {
@@ -165,6 +234,17 @@ typedef struct mh_config {
      * JDK does with -Xms equal to -Xmx and -XX:+AlwaysPreTouch (the embedder
      * touches the pages): no commit inside a pause. */
     int32_t keep_committed;
+    /* MH_COLLECTOR_SERIAL (0, the default) or MH_COLLECTOR_ZGC. zgc needs the
+     * coloured views (colored = 1) and ignores young_size, survivor_ratio
+     * and tenuring_threshold. */
+    int32_t collector;
+    /* zgc: 1 runs no GC thread: a cycle runs on the mutator that needs it
+     * (mh_collect, an allocation that finds no page), whole. For tests, which
+     * also drive the phases one by one. */
+    int32_t stepping;
+    /* zgc: start a cycle at least this often, in milliseconds (the director's
+     * Timer rule, -XX:ZCollectionInterval); 0 turns the rule off. */
+    uint32_t collection_interval_ms;
 } mh_config;
 
 /* Lifecycle. mh_heap_new fills err (NUL-terminated, at most errlen bytes)
@@ -219,11 +299,17 @@ int mh_age(mh_heap *heap, mh_handle object);              /* or MH_ERROR */
 int mh_read_payload(mh_heap *heap, mh_handle object, uint64_t offset, void *dst, uint64_t length);
 int mh_write_payload(mh_heap *heap, mh_handle object, uint64_t offset, const void *src,
                      uint64_t length);
-/* Which space holds the object: 0 eden, 1 survivor, 2 old, 3 humongous, or MH_ERROR. */
+/* Which space holds the object: MH_SPACE_*, or MH_ERROR. */
 int mh_space_of(mh_heap *heap, mh_handle object);
 
-/* Collections. full = 0: young; 1: full. Returns 0, or MH_ERROR. */
+/* Collections. full = 0: young; 1: full. Returns 0, or MH_ERROR. zgc runs a
+ * whole cycle either way and returns when one that started after the call
+ * has completed (System.gc()). */
 int mh_collect(mh_heap *heap, int full);
+
+/* Hand events the GC thread has finished to on_gc now (each public call
+ * does so on its way in). */
+void mh_drain_events(mh_heap *heap);
 
 /* Counters and occupancy. */
 const mh_stats *mh_get_stats(mh_heap *heap);
@@ -232,6 +318,7 @@ uint64_t mh_eden_used(mh_heap *heap);
 uint64_t mh_survivor_used(mh_heap *heap);
 uint64_t mh_old_used(mh_heap *heap);
 int mh_good_color(mh_heap *heap);
+int mh_collector_kind(mh_heap *heap);                    /* MH_COLLECTOR_*, or MH_ERROR */
 uint32_t mh_region_count(mh_heap *heap);
 /* Region state, for teaching outputs: 0 free, 1 eden, 2 survivor-from,
  * 3 survivor-to, 4 old, 5 humongous start, 6 humongous continuation;

@@ -11,7 +11,7 @@ static inline mh_object *object_of(mh_heap *h, mh_handle x)
 {
     if (!heap_enter(h) || !handle_check(h, x))
         return NULL;
-    return ref_addr(h->handles[x]);
+    return ref_addr(&h->views, h->handles[x]);
 }
 
 static bool __attribute__((noinline, cold)) slot_error(mh_heap *h, const mh_object *o, mh_handle x,
@@ -39,7 +39,7 @@ static inline bool slot_check(mh_heap *h, const mh_object *o, mh_handle x, uint3
 static inline void write_barrier(mh_heap *h, uint64_t slot_offset)
 {
 #ifndef MH_TEST_NO_CARD_MARK
-    if (!is_young(h, slot_offset))
+    if (slot_offset >= h->card_from) /* serial: old and humongous; zgc has no write barrier */
         card_dirty(h, slot_offset);
 #endif
 }
@@ -76,7 +76,7 @@ static inline int mh_store_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_h
             return MH_ERROR;
         v = h->handles[value]; /* handles hold good references: stores never store stale ones */
     }
-    obj_slots(o)[slot] = v;
+    field_store(&obj_slots(o)[slot], v);
     write_barrier(h, ref_offset(&h->views, h->handles[x]) + obj_slot_offset(slot));
     h->stats.stores++;
     return 0;
@@ -87,7 +87,7 @@ mh_ref mh_peek_slot_unlocked(mh_heap *h, mh_handle x, uint32_t slot)
     mh_object *o = object_of(h, x);
     if (!o || !slot_check(h, o, x, slot))
         return 0;
-    return obj_slots(o)[slot];
+    return field_load(&obj_slots(o)[slot]);
 }
 
 int64_t mh_nrefs_unlocked(mh_heap *h, mh_handle x)
@@ -112,18 +112,6 @@ int mh_age_unlocked(mh_heap *h, mh_handle x)
 {
     mh_object *o = object_of(h, x);
     return o ? (int)obj_age(o) : MH_ERROR;
-}
-
-int mh_space_of_unlocked(mh_heap *h, mh_handle x)
-{
-    if (!object_of(h, x))
-        return MH_ERROR;
-    uint64_t off = ref_offset(&h->views, h->handles[x]);
-    if (off < h->eden_end)
-        return 0;
-    if (off < h->young_end)
-        return 1;
-    return h->regions[region_of(h, off)].state == REGION_OLD ? 2 : 3;
 }
 
 int mh_ref_color_unlocked(mh_heap *h, mh_ref ref)

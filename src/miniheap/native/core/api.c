@@ -10,13 +10,40 @@
  * deadlocking, and a C mutator holding the heap pays no mutex per call.
  */
 #include "internal.h"
+#include "collector.h"
 
-/* MH_LOCKED is in internal.h. mh_alloc (alloc.c), mh_dup, mh_release
+/* MH_LOCKED is in internal.h. mh_dup, mh_release
  * (handles.c), mh_load, mh_load_into, mh_store, mh_payload (access.c) and
  * mh_get_stats (heap.c) are defined beside their implementations, so the
  * compiler inlines it into them: they are the calls a mutator makes millions
- * of times. */
+ * of times. mh_alloc is here: its fast path is the collector's. */
 #define LOCKED MH_LOCKED
+
+/* Allocation is the collector's, fast path included (serial: eden's bump
+ * pointer; zgc: the current small page's). */
+static inline mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    if (!heap_enter(h))
+        return MH_ERROR;
+    return h->collector->alloc(h, nrefs, nbytes);
+}
+
+int mh_verify_unlocked(mh_heap *h)
+{
+    if (!heap_enter(h))
+        return MH_ERROR;
+    return h->collector->verify(h);
+}
+
+int mh_space_of_unlocked(mh_heap *h, mh_handle x)
+{
+    if (!heap_enter(h) || !handle_check(h, x))
+        return MH_ERROR;
+    return h->collector->space_of(h, ref_offset(&h->views, h->handles[x]));
+}
+
+LOCKED(mh_handle, mh_alloc, (mh_heap *h, uint32_t nrefs, uint32_t nbytes), (h, nrefs, nbytes))
+LOCKED(int, mh_collector_kind, (mh_heap *h), (h))
 
 LOCKED(int, mh_handle_valid, (mh_heap *h, mh_handle x), (h, x))
 LOCKED(mh_ref, mh_handle_ref, (mh_heap *h, mh_handle x), (h, x))

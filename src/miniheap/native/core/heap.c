@@ -7,11 +7,9 @@
 #include <stdlib.h>
 #include <time.h>
 #include "internal.h"
-#include "card.h"
-#include "forwarding.h"
-#include "mark.h"
 #include "mutator.h"
 #include "poison.h"
+#include "safepoint.h"
 
 static const char no_heap_message[] =
     "no heap: the heap pointer is NULL or the heap was freed; create one with mh_heap_new";
@@ -50,10 +48,12 @@ mh_heap *heap_lock(mh_heap *h)
         h->holds++;
         return h;
     }
+    safepoint_wait(h); /* a pending pause goes first */
     pthread_mutex_lock(&h->lock);
     __atomic_store_n(&h->owner, thread_id(), __ATOMIC_RELAXED);
     h->holds = 1;
     h->user_holds = 0;
+    heap_poll(h);
     return h;
 }
 
@@ -168,6 +168,19 @@ static bool views_valid(const mh_config *c, char *err, size_t errlen)
     return true;
 }
 
+/* The collector a configuration asks for, or NULL. */
+static const mh_collector *collector_of(const mh_config *c)
+{
+    switch (c->collector) {
+    case MH_COLLECTOR_SERIAL:
+        return &serial_collector;
+    case MH_COLLECTOR_ZGC:
+        return NULL; /* zgc/ is not built in yet */
+    default:
+        return NULL;
+    }
+}
+
 static bool config_valid(const mh_config *c, char *err, size_t errlen)
 {
     if (!c)
@@ -178,25 +191,14 @@ static bool config_valid(const mh_config *c, char *err, size_t errlen)
     if (c->heap_size == 0 || c->heap_size % c->region_size || c->heap_size > (1ull << 40))
         BAD("heap_size %llu must be a non-zero multiple of region_size %llu, at most 1 TiB",
             (unsigned long long)c->heap_size, (unsigned long long)c->region_size);
-    if (c->young_size % c->region_size || c->young_size < 3 * c->region_size)
-        BAD("young_size %llu must be a multiple of region_size %llu holding at least 3 regions "
-            "(eden and two survivor spaces)",
-            (unsigned long long)c->young_size, (unsigned long long)c->region_size);
-    if (c->young_size >= c->heap_size)
-        BAD("young_size %llu must leave at least one old region in heap_size %llu; raise "
-            "heap_size or lower young_size",
-            (unsigned long long)c->young_size, (unsigned long long)c->heap_size);
-    if (c->survivor_ratio < 1)
-        BAD("survivor_ratio %u must be at least 1 (eden : one survivor space, 8 is usual)",
-            c->survivor_ratio);
-    if (c->tenuring_threshold > OBJ_MAX_AGE)
-        BAD("tenuring_threshold %u must be between 0 and %u: the age has 4 bits",
-            c->tenuring_threshold, OBJ_MAX_AGE);
     if (c->colored != 0 && c->colored != 1)
         BAD("colored %d must be 0 (one view) or 1 (three coloured views)", c->colored);
     if (c->max_handles < 1 || c->max_handles > (1u << 26))
         BAD("max_handles %u must be between 1 and %u", c->max_handles, 1u << 26);
-    return views_valid(c, err, errlen);
+    if (!collector_of(c))
+        BAD("collector %d is not a collector: MH_COLLECTOR_SERIAL (0) or MH_COLLECTOR_ZGC (1)",
+            c->collector);
+    return views_valid(c, err, errlen) && collector_of(c)->config_valid(c, err, errlen);
 }
 
 static void heap_geometry(mh_heap *h, const mh_config *c)
@@ -206,24 +208,6 @@ static void heap_geometry(mh_heap *h, const mh_config *c)
     h->region_size = c->region_size;
     h->region_shift = (unsigned)__builtin_ctzll(c->region_size);
     h->nregions = (uint32_t)(c->heap_size >> h->region_shift);
-    h->young_regions = (uint32_t)(c->young_size >> h->region_shift);
-    uint32_t s = h->young_regions / (c->survivor_ratio + 2);
-    h->survivor_regions = s ? s : 1;
-    h->eden_regions = h->young_regions - 2 * h->survivor_regions;
-    h->eden_end = (uint64_t)h->eden_regions << h->region_shift;
-    h->survivor_size = (uint64_t)h->survivor_regions << h->region_shift;
-    h->survivor_base[0] = h->eden_end;
-    h->survivor_base[1] = h->eden_end + h->survivor_size;
-    h->young_end = c->young_size;
-    h->tenuring_threshold = c->tenuring_threshold;
-    /* mh_alloc's fast path takes objects up to this size: not humongous, no
-     * larger than old, and (so it needs no slot-count check) at most
-     * OBJ_MAX_NREFS slots */
-    h->small_max = h->region_size / 2;
-    if (h->heap_size - h->young_end < h->small_max)
-        h->small_max = h->heap_size - h->young_end;
-    if (obj_size_for(OBJ_MAX_NREFS, 0) < h->small_max)
-        h->small_max = obj_size_for(OBJ_MAX_NREFS, 0);
 
     h->views.colored = c->colored;
     if (c->colored) {
@@ -240,22 +224,16 @@ static void heap_geometry(mh_heap *h, const mh_config *c)
         h->views.base[0] = c->view_base[0];
         h->views.good = MH_COLOR_NONE;
     }
-    h->mark_color = MH_COLOR_MARKED0;
-    h->stale_color = -1;
 }
 
 static void heap_release(mh_heap *h)
 {
-    if (h->fwd)
-        fwd_drop_all(h);
-    free(h->fwd);
-    free(h->regions);
-    free(h->reserved);
-    free(h->scan_regions);
-    cards_free(h);
-    mark_free(h);
+    if (h->collector)
+        h->collector->release(h);
     handles_free(h);
     mutators_free(h); /* records still attached when the heap is freed */
+    events_free(h);
+    safepoint_destroy(h);
     pthread_mutex_destroy(&h->lock);
     if (error_heap == h)
         error_heap = NULL;
@@ -276,45 +254,41 @@ MH_API mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
     }
     heap_lock_init(h);
     heap_geometry(h, config);
-    h->fwd = calloc(h->nregions, sizeof *h->fwd);
-    if (!h->fwd || regions_init(h) || cards_init(h) || mark_init(h) || handles_init(h)) {
+    if (safepoint_init(h) || events_init(h) || handles_init(h)) {
         if (err && errlen)
-            snprintf(err, errlen, "out of memory for collector metadata (about %llu bytes for a "
-                     "heap of %llu bytes and %u handles); lower heap_size or max_handles",
-                     (unsigned long long)(h->heap_size / 512 * 6 + (uint64_t)config->max_handles * 12),
-                     (unsigned long long)h->heap_size, config->max_handles);
+            snprintf(err, errlen, "out of memory for the handle table or the event ring (%u handles, about %llu "
+                     "bytes); lower max_handles", config->max_handles,
+                     (unsigned long long)config->max_handles * 12);
         heap_release(h);
         return NULL;
     }
-    uint64_t committed = config->keep_committed ? h->heap_size : h->young_end;
-    if (embedder_commit(h, 0, committed) != 0) {
-        if (err && errlen)
-            snprintf(err, errlen, "the embedder could not commit %s (offset 0, %llu bytes); free "
-                     "memory or lower %s", config->keep_committed ? "the whole heap" : "the young "
-                     "generation", (unsigned long long)committed,
-                     config->keep_committed ? "heap_size" : "young_size");
+    h->collector = collector_of(config);
+    if (h->collector->init(h, err, errlen) != 0) {
         heap_release(h);
         return NULL;
     }
-    uint32_t ncommitted = (uint32_t)(committed >> h->region_shift);
-    for (uint32_t r = 0; r < ncommitted; r++)
-        h->regions[r].committed = 1;
-    h->stats.regions_committed = ncommitted;
-    space_poison(h, 0, h->heap_size); /* nothing is allocated yet */
     h->magic = MH_HEAP_MAGIC;
+    if (h->collector->start(h, err, errlen) != 0) {
+        h->magic = 0;
+        heap_release(h);
+        return NULL;
+    }
     return h;
 }
 
 /* Freeing waits for a call in progress on another thread; a call that starts
- * afterwards on a freed heap is the embedder's bug (Python passes NULL). */
+ * afterwards on a freed heap is the embedder's bug (Python passes NULL). The
+ * collector's threads stop first, before the heap lock is taken: a GC thread
+ * waiting for a pause must be able to finish it. */
 MH_API void mh_heap_free(mh_heap *h)
 {
+    if (!heap_ok(h))
+        return;
+    if (heap_held(h) && h->busy) /* called from inside a callback of this heap */
+        return;
+    h->collector->stop(h);
     if (!heap_lock(h))
         return;
-    if (h->busy) { /* called from inside a callback of this heap */
-        heap_unlock(h);
-        return;
-    }
     h->magic = 0;
     /* the embedder will unmap these addresses, and whatever is mapped there next is alive */
     space_unpoison(h, 0, h->heap_size);
@@ -344,56 +318,7 @@ int mh_collect_unlocked(mh_heap *h, int full)
 {
     if (!heap_enter(h))
         return MH_ERROR;
-    return full ? collect_full(h, MH_CAUSE_EXPLICIT) : collect_young(h, MH_CAUSE_EXPLICIT);
-}
-
-uint64_t gc_begin(mh_heap *h, int kind, int cause)
-{
-    mh_gc_event *ev = &h->ev;
-    h->busy = true;
-    memset(ev, 0, sizeof *ev);
-    ev->id = h->gc_count++;
-    ev->kind = kind;
-    ev->cause = cause;
-    ev->capacity = h->heap_size;
-    ev->eden_capacity = h->eden_end;
-    ev->survivor_capacity = h->survivor_size;
-    ev->old_capacity = h->heap_size - h->young_end;
-    ev->eden_before = h->eden_top;
-    ev->survivor_before = h->from_top + h->to_top;
-    ev->old_before = h->old_used;
-    ev->used_before = young_used(h) + h->old_used;
-    ev->tenuring_threshold = h->tenuring_threshold;
-    /* allocated bytes, from eden's bump pointer: nothing counts them one by one */
-    h->bytes_retired += h->eden_top - h->eden_mark;
-    h->eden_mark = h->eden_top;
-    return clock_ns();
-}
-
-void gc_end(mh_heap *h, uint64_t t0)
-{
-    mh_gc_event *ev = &h->ev;
-    ev->ns_total = clock_ns() - t0;
-    ev->eden_after = h->eden_top;
-    ev->survivor_after = h->from_top + h->to_top;
-    ev->old_after = h->old_used;
-    ev->used_after = young_used(h) + h->old_used;
-    ev->good_color = h->views.good;
-    mh_stats *s = &h->stats;
-    if (ev->kind == MH_GC_FULL)
-        s->full_collections++;
-    else
-        s->young_collections++;
-    s->bytes_copied += ev->bytes_copied;
-    s->bytes_promoted += ev->bytes_promoted;
-    s->total_pause_ns += ev->ns_total;
-    if (ev->ns_total > s->max_pause_ns)
-        s->max_pause_ns = ev->ns_total;
-    h->last_gc_full = ev->kind == MH_GC_FULL;
-    h->eden_mark = h->eden_top; /* eden restarts (from 0, or where a failed collection left it) */
-    h->busy = false;
-    if (h->config.on_gc)
-        h->config.on_gc(h->config.ctx, ev);
+    return h->collector->collect(h, full);
 }
 
 /* ---- occupancy -------------------------------------------------------- */
@@ -409,16 +334,19 @@ MH_LOCKED(const mh_stats *, mh_get_stats, (mh_heap *h), (h)) /* hot: benchmarks 
 uint64_t mh_eden_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->eden_top : 0; }
 uint64_t mh_survivor_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->from_top + h->to_top : 0; }
 uint64_t mh_old_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->old_used : 0; }
-uint64_t mh_used_unlocked(mh_heap *h) { return heap_ok(h) ? young_used(h) + h->old_used : 0; }
+/* Taking the heap delivers pending events already (heap_lock's poll). */
+MH_API void mh_drain_events(mh_heap *h)
+{
+    mh_heap *locked = heap_lock(h);
+    if (locked && !locked->busy)
+        heap_events_deliver(locked);
+    heap_unlock(locked);
+}
+
+uint64_t mh_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->collector->used(h) : 0; }
+int mh_collector_kind_unlocked(mh_heap *h) { return heap_ok(h) ? h->collector->kind : MH_ERROR; }
 int mh_good_color_unlocked(mh_heap *h) { return heap_ok(h) ? h->views.good : MH_ERROR; }
 uint32_t mh_region_count_unlocked(mh_heap *h) { return heap_ok(h) ? h->nregions : 0; }
-
-static uint64_t clamp_used(uint64_t top, uint64_t base, uint64_t size)
-{
-    if (top <= base)
-        return 0;
-    return top - base < size ? top - base : size;
-}
 
 int mh_region_info_unlocked(mh_heap *h, uint32_t region, uint64_t *used)
 {
@@ -429,22 +357,8 @@ int mh_region_info_unlocked(mh_heap *h, uint32_t region, uint64_t *used)
                    "0..%u (see mh_region_count)", region, h->nregions, h->nregions - 1);
         return MH_ERROR;
     }
-    uint64_t base = region_base(h, region), u;
-    int state;
-    if (base < h->eden_end) {
-        state = 1;
-        u = clamp_used(h->eden_top, base, h->region_size);
-    } else if (base < h->young_end) {
-        bool from = base - from_base(h) < h->survivor_size;
-        state = from ? 2 : 3;
-        /* the to-survivor is empty except after a failed promotion */
-        u = clamp_used(from ? from_base(h) + h->from_top : to_base(h) + h->to_top, base, h->region_size);
-    } else {
-        static const int states[] = {[REGION_FREE] = 0, [REGION_OLD] = 4,
-                                     [REGION_HUMONGOUS_START] = 5, [REGION_HUMONGOUS_CONT] = 6};
-        state = states[h->regions[region].state];
-        u = h->regions[region].top;
-    }
+    uint64_t u = 0;
+    int state = h->collector->region_info(h, region, &u);
     if (used)
         *used = u;
     return state;

@@ -27,6 +27,7 @@
 #include "color.h"
 #include "object.h"
 #include "region.h"
+#include "collector.h"
 
 #define MH_HEAP_MAGIC 0x6d696e6968656170ull /* "miniheap" */
 #define MH_MESSAGE_LEN 384
@@ -39,10 +40,16 @@ typedef struct mh_promotion_stats {
     uint32_t samples;
 } mh_promotion_stats;
 
+typedef struct zheap zheap;
+
 struct mh_heap {
     uint64_t magic;
     mh_config config;
     mh_views views;
+    const mh_collector *collector; /* chosen at mh_heap_new (core/collector.h) */
+    zheap *z;                      /* the zgc collector's state (zgc/zgc.h), NULL for serial */
+    uint64_t card_from;            /* a store into a slot at or above this offset marks its card
+                                      (serial: the end of young; zgc: never) */
 
     /* geometry */
     uint64_t heap_size;
@@ -115,6 +122,15 @@ struct mh_heap {
     uintptr_t owner;              /* thread_id() of the thread holding lock, 0 when none (atomic) */
     uint32_t holds;               /* nested holds by the owner (public calls and mh_lock) */
     uint32_t user_holds;          /* of which taken by mh_lock and not yet given back */
+
+    /* safepoints and events from other threads (safepoint.h, events.c) */
+    uint32_t attention;           /* MH_ATTN_* (atomic): something for the holder to do at a poll */
+    pthread_mutex_t sp_lock;
+    pthread_cond_t sp_cond;       /* a safepoint ended */
+    pthread_mutex_t event_lock;
+    mh_gc_event *ring;            /* events waiting for delivery */
+    uint32_t ring_head, ring_count;
+    uint64_t ring_dropped;
 };
 
 #define MH_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -165,19 +181,30 @@ static inline bool heap_held(const mh_heap *h)
 mh_heap *heap_lock(mh_heap *h);
 void heap_unlock(mh_heap *h);
 
+/* At a poll, something for the holder to do: a pause to stop for, events to
+ * deliver (safepoint.h). */
+void heap_attend(mh_heap *h);
+
 /* A public function: when this thread already holds the heap, straight to
  * the implementation; otherwise under the lock. A thread that holds the heap
  * may have a mutator record attached (core/mutator.h): its allocation pointer
- * comes back into the heap record for the call, and goes out again after. */
+ * comes back into the heap record for the call, and goes out again after.
+ * Either way the call begins with a poll (one load and a branch): a pending
+ * pause to stop for, or events to deliver (safepoint.h). */
 void mutators_retire_slow(mh_heap *h);
 void mutators_refill_slow(mh_heap *h);
 #define MH_LOCKED(ret, name, params, args)                    \
     MH_API ret name params                                    \
     {                                                         \
         if (MH_LIKELY(heap_held(h))) {                        \
-            if (MH_LIKELY(h->mutators == NULL))               \
+            if (MH_LIKELY(h->mutators == NULL)) {             \
+                if (MH_UNLIKELY(__atomic_load_n(&h->attention, __ATOMIC_ACQUIRE))) \
+                    heap_attend(h);                           \
                 return name##_unlocked args;                  \
+            }                                                 \
             mutators_retire_slow(h);                          \
+            if (MH_UNLIKELY(__atomic_load_n(&h->attention, __ATOMIC_ACQUIRE))) \
+                heap_attend(h);                               \
             ret held_ = name##_unlocked args;                 \
             mutators_refill_slow(h);                          \
             return held_;                                     \
@@ -202,6 +229,7 @@ int mh_space_of_unlocked(mh_heap *h, mh_handle x);
 int mh_ref_color_unlocked(mh_heap *h, mh_ref ref);
 uint64_t mh_ref_offset_unlocked(mh_heap *h, mh_ref ref);
 int mh_collect_unlocked(mh_heap *h, int full);
+int mh_collector_kind_unlocked(mh_heap *h);
 uint64_t mh_used_unlocked(mh_heap *h);
 uint64_t mh_eden_used_unlocked(mh_heap *h);
 uint64_t mh_survivor_used_unlocked(mh_heap *h);

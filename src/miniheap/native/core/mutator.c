@@ -17,59 +17,18 @@
 #include <stdlib.h>
 #include "mutator.h"
 #include "barrier.h"
-#include "card.h"
 #include "poison.h"
-
-_Static_assert(MH_CARD_SHIFT == CARD_SHIFT && MH_CARD_DIRTY == CARD_DIRTY,
-               "miniheap-inline.h must mark cards as the collector reads them");
+#include "safepoint.h"
 
 #define ROOTS_INITIAL 256
 
 /* Address of heap offset 0 in the allocation view. */
 static inline uint64_t alloc_base(const mh_heap *h) { return (uint64_t)(uintptr_t)heap_addr(h, 0); }
 
-/* A sanitizer build of the core cannot let inline code it did not see built
- * with ASan allocate: that code would not mark its objects addressable and the
- * core's own reads of them would be reported. Such records always take the
- * slow path (limit 0). */
-static bool forced_slow(const mh_mutator *m)
-{
-#if defined(__SANITIZE_ADDRESS__)
-    return !(m->flags & MH_ATTACH_SANITIZED);
-#else
-    (void)m;
-    return false;
-#endif
-}
-
-/* The records' allocation pointers into the heap record. Serial: at most one
- * record is attached (attaching holds the heap), and it owns eden. */
-static void sync_in(mh_heap *h)
-{
-    for (mh_mutator *m = h->mutators; m; m = m->next)
-        h->eden_top = m->top - alloc_base(h);
-}
-
-/* The heap record's buffer out to the records, and what their inline code needs. */
-static void sync_out(mh_heap *h)
-{
-    uint64_t base = alloc_base(h);
-    /* the inline path allocates objects of up to MH_INLINE_MAX_BYTES without telling
-     * anyone their size: the bound on young objects (promotion's waste estimate) */
-    if (h->young_max_size < MH_INLINE_MAX_BYTES)
-        h->young_max_size = MH_INLINE_MAX_BYTES;
-    for (mh_mutator *m = h->mutators; m; m = m->next) {
-        m->top = base + h->eden_top;
-        m->limit = forced_slow(m) ? 0 : base + h->eden_end;
-        m->ref_bits = 0;
-        m->bad_mask = h->views.bad_mask;
-        m->addr_base = 0;
-        m->addr_shift = 0;
-        /* a slot's card: cards[offset >> 9] with offset = address - base */
-        m->card_base = (uintptr_t)h->cards - (uintptr_t)(base >> CARD_SHIFT);
-        m->card_from = base + h->young_end;
-    }
-}
+/* The records' allocation pointers into the heap record, and its buffer out
+ * to them: the collector's (serial: eden; zgc: the current small page). */
+static void sync_in(mh_heap *h) { h->collector->mutators_in(h); }
+static void sync_out(mh_heap *h) { h->collector->mutators_out(h); }
 
 /* Calls nest (an on_gc listener calls mh_verify inside the collection that a
  * slow path started): only the outermost one moves the pointer in and out. */
@@ -181,29 +140,40 @@ MH_API void mh_mutator_detach(mh_mutator *m)
     heap_unlock(h);
 }
 
+/* An allocation's slow path is a safepoint (the caller holds no raw
+ * reference it needs afterwards): the record's buffer goes back into the heap
+ * record first, the pause may move everything, and the buffer comes back out. */
 MH_API mh_ref mh_new_slow(mh_mutator *m, uint32_t nrefs, uint32_t nbytes)
 {
     if (!slow_path_enter(m))
         return 0;
     mh_heap *h = m->heap;
     mutators_retire(h);
-    uint64_t offset = alloc_object(h, nrefs, nbytes);
+    heap_poll(h);
+    uint64_t offset = h->collector->alloc_object(h, nrefs, nbytes);
     mutators_refill(h);
     return offset == UINT64_MAX ? 0 : ref_good(&h->views, offset);
 }
 
+/* Not a safepoint: the caller holds the raw reference of the object whose
+ * field this is. */
 MH_API mh_ref mh_get_slow(mh_mutator *m, mh_ref *field, mh_ref stale)
 {
     if (!slow_path_enter(m))
         return 0;
-    return barrier_slow(m->heap, field, stale);
+    return m->heap->collector->load_slow(m->heap, field, stale);
 }
 
+/* A record lands here when its limit is 0: a concurrent collector wants a
+ * pause (safepoint.c), or, in a sanitizer build, the record's fast path is off. */
 MH_API void mh_poll_slow(mh_mutator *m)
 {
-    /* serial never stops mutators: a record lands here only when its fast path is off
-     * (limit 0 for a record the sanitizer build keeps in the core) */
-    slow_path_enter(m);
+    if (!slow_path_enter(m))
+        return;
+    mh_heap *h = m->heap;
+    mutators_retire(h);
+    heap_poll(h);
+    mutators_refill(h);
 }
 
 MH_API int mh_roots_grow(mh_mutator *m)

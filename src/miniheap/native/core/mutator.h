@@ -15,6 +15,20 @@
 #include "internal.h"
 #include "miniheap-inline.h"
 
+/* A sanitizer build of the core cannot let inline code it did not see built
+ * with ASan allocate: that code would not mark its objects addressable and the
+ * core's own reads of them would be reported. Such records always take the
+ * slow path (limit 0). */
+static inline bool mutator_forced_slow(const mh_mutator *m)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return !(m->flags & MH_ATTACH_SANITIZED);
+#else
+    (void)m;
+    return false;
+#endif
+}
+
 void mutators_retire_slow(mh_heap *h);
 void mutators_refill_slow(mh_heap *h);
 void mutators_free(mh_heap *h);

@@ -154,10 +154,9 @@ uint64_t alloc_object(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 
 static mh_handle alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
 
-static inline mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+/* mh_alloc for the serial collector (core/api.c checked the heap). */
+mh_handle serial_alloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 {
-    if (!heap_enter(h))
-        return MH_ERROR;
     /* The fast path: a small object that fits in eden, a free handle. Anything
      * else (an error to report, a collection, a humongous object) is alloc_slow.
      * Allocated bytes are not counted here: they are read from eden's bump
@@ -187,7 +186,3 @@ static mh_handle __attribute__((noinline)) alloc_slow(mh_heap *h, uint32_t nrefs
     h->stats.objects_allocated++;
     return handle_new(h, ref_good(&h->views, offset));
 }
-
-/* The hot public function is defined beside its implementation (so it is
- * inlined into it); api.c has the others. */
-MH_LOCKED(mh_handle, mh_alloc, (mh_heap *h, uint32_t nrefs, uint32_t nbytes), (h, nrefs, nbytes))

@@ -18,6 +18,7 @@
 #include "internal.h"
 #include "poison.h"
 #include "barrier.h"
+#include "remap.h"
 #include "card.h"
 #include "forwarding.h"
 #include "mark.h"

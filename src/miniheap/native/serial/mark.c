@@ -5,6 +5,7 @@
 #include "mark.h"
 #include "barrier.h"
 #include "mutator.h"
+#include "remap.h"
 
 int mark_init(mh_heap *h)
 {
@@ -162,7 +163,7 @@ static void rescan_marked(mh_heap *h)
 
 static inline void mark_visit(mh_heap *h, mh_ref ref)
 {
-    mh_object *o = ref_addr(ref);
+    mh_object *o = ref_addr(&h->views, ref);
     mark_account(h, ref, obj_size(o));
     mark_scan(h, o);
 }
@@ -175,7 +176,7 @@ void mark_drain(mh_heap *h)
         while (h->mark_top > 0 || parked > 0) {
             if (h->mark_top > 0) {
                 mh_ref ref = h->mark_stack[--h->mark_top];
-                __builtin_prefetch(ref_addr(ref), 1, 3);
+                __builtin_prefetch(ref_addr(&h->views, ref), 1, 3);
                 if (parked < MARK_AHEAD) {
                     ring[(next + parked++) % MARK_AHEAD] = ref;
                     continue;

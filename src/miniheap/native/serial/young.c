@@ -159,7 +159,7 @@ INLINE void copy_body(uint64_t *dst, const uint64_t *src, uint64_t words, uint32
  * (re-reading what a wide store just wrote stalls on store forwarding). */
 INLINE mh_ref young_copy(copier *c, mh_ref ref)
 {
-    mh_object *o = ref_addr(ref);
+    mh_object *o = ref_addr(&c->h->views, ref);
     uint64_t w = obj_header(o);
     if (hdr_is_forwarded(w))
         return c->good_base + hdr_forwardee(w);

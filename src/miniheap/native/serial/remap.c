@@ -1,7 +1,7 @@
 /*
- * barrier.c: the slow path of the load barrier.
+ * remap.c: the serial collector's load-barrier slow path (coloured layout).
  */
-#include "barrier.h"
+#include "remap.h"
 #include "forwarding.h"
 
 mh_ref barrier_remap(const mh_heap *h, mh_ref stale)
@@ -15,7 +15,7 @@ mh_ref barrier_remap(const mh_heap *h, mh_ref stale)
     return ref_good(&h->views, offset);
 }
 
-mh_ref barrier_slow(mh_heap *h, mh_ref *field, mh_ref stale)
+mh_ref serial_load_slow(mh_heap *h, mh_ref *field, mh_ref stale)
 {
     mh_ref good = barrier_remap(h, stale);
     h->stats.loads_slow++;
