@@ -175,7 +175,7 @@ static const mh_collector *collector_of(const mh_config *c)
     case MH_COLLECTOR_SERIAL:
         return &serial_collector;
     case MH_COLLECTOR_ZGC:
-        return NULL; /* zgc/ is not built in yet */
+        return &zgc_collector;
     default:
         return NULL;
     }

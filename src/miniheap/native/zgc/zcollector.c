@@ -1,0 +1,167 @@
+/*
+ * zcollector.c: the concurrent collector behind the core's collector record:
+ * configuration, setup and teardown, and the entry points the core calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include "zgc.h"
+#include "safepoint.h"
+#include "poison.h"
+
+#define BAD(...)                                                  \
+    do {                                                          \
+        if (err && errlen)                                        \
+            snprintf(err, errlen, __VA_ARGS__);                   \
+        return false;                                             \
+    } while (0)
+
+static bool zgc_config_valid(const mh_config *c, char *err, size_t errlen)
+{
+    if (!c->colored)
+        BAD("the zgc collector needs the three coloured views (colored = 1): its load barrier "
+            "tells stale references by their colour; map Marked0, Marked1 and Remapped views");
+    if (c->region_size > (8u << 20))
+        BAD("region_size %llu is too large for zgc: its granule (the small page) may be at most "
+            "8 MiB (JDK 17's is 2 MiB); use 2M", (unsigned long long)c->region_size);
+    if (c->stepping != 0 && c->stepping != 1)
+        BAD("stepping %d must be 0 (a GC thread) or 1 (cycles run on the caller)", c->stepping);
+    return true;
+}
+
+static void zgc_release(mh_heap *h)
+{
+    zheap *z = h->z;
+    if (!z)
+        return;
+    zreset_relocation_set(z);
+    free(z->relocation_set);
+    free(z->fwd_of_granule);
+    zstack_free(&z->gc_stack);
+    zstack_free(&z->mut_stack);
+    zpublished_free(&z->published);
+    livemap_free(z);
+    zpages_free(z);
+    pthread_mutex_destroy(&z->ctl_lock);
+    pthread_cond_destroy(&z->ctl_cond);
+    pthread_mutex_destroy(&z->cycle_lock);
+    free(z);
+    h->z = NULL;
+}
+
+static int zgc_init(mh_heap *h, char *err, size_t errlen)
+{
+    zheap *z = calloc(1, sizeof *z);
+    if (!z) {
+        snprintf(err, errlen, "out of memory for the collector's record");
+        return -1;
+    }
+    h->z = z;
+    z->h = h;
+    z->stepping = h->config.stepping;
+    z->requested_cause = -1;
+    /* JDK 17 starts in the relocation phase with Remapped good; the first
+     * Mark Start flips the marking colour to Marked1 */
+    z->phase = ZPHASE_RELOCATE;
+    z->mark_color = MH_COLOR_MARKED0;
+    z->prev_mark_color = MH_COLOR_MARKED1;
+    h->card_from = UINT64_MAX; /* no write barrier */
+    pthread_mutex_init(&z->ctl_lock, NULL);
+    pthread_mutex_init(&z->cycle_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&z->ctl_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    zpublished_init(&z->published);
+    z->fwd_of_granule = calloc(h->nregions, sizeof *z->fwd_of_granule);
+    if (!z->fwd_of_granule || livemap_init(z) != 0) {
+        snprintf(err, errlen, "out of memory for collector metadata (about %llu bytes for a heap "
+                 "of %llu bytes); lower heap_size", (unsigned long long)(h->heap_size / 64),
+                 (unsigned long long)h->heap_size);
+        return -1;
+    }
+    space_poison(h, 0, h->heap_size); /* nothing is allocated yet */
+    if (zpages_init(z, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+static int zgc_start(mh_heap *h, char *err, size_t errlen)
+{
+    return h->z->stepping ? 0 : zthread_start(h, err, errlen);
+}
+
+static void zgc_stop(mh_heap *h) { zthread_stop(h); }
+
+static int zgc_collect(mh_heap *h, int full)
+{
+    zheap *z = h->z;
+    if (z->stepping)
+        zdriver_cycle(z, MH_CAUSE_EXPLICIT);
+    else
+        zthread_collect_and_wait(h, MH_CAUSE_EXPLICIT);
+    return 0;
+}
+
+static uint64_t zgc_used(mh_heap *h) { return __atomic_load_n(&h->z->pages.used, __ATOMIC_RELAXED); }
+
+/* Granule states for mh_region_info (teaching output): 0 free, and */
+#define ZREGION_SMALL 7
+#define ZREGION_MEDIUM 8
+#define ZREGION_MEDIUM_CONT 9
+#define ZREGION_LARGE 10
+#define ZREGION_LARGE_CONT 11
+#define ZREGION_RESERVED 12
+#define ZREGION_RELOCATING 13
+
+static int zgc_region_info(mh_heap *h, uint32_t g, uint64_t *used)
+{
+    zpages *p = &h->z->pages;
+    pthread_mutex_lock(&p->lock); /* the GC thread may free the page meanwhile */
+    zpage *pg = p->page_of[g];
+    int state;
+    uint64_t u = 0;
+    if (!pg) {
+        state = p->state[g] == ZGRANULE_FREE ? 0 : ZREGION_RESERVED;
+    } else {
+        uint64_t base = (uint64_t)g << p->granule_shift, top = zpage_top(pg);
+        u = top <= base ? 0 : top - base < p->granule ? top - base : p->granule;
+        if (pg->relocating && zforwarding_of(h->z, base))
+            state = ZREGION_RELOCATING;
+        else if (pg->type == ZPAGE_SMALL)
+            state = ZREGION_SMALL;
+        else if (pg->type == ZPAGE_MEDIUM)
+            state = pg->first == g ? ZREGION_MEDIUM : ZREGION_MEDIUM_CONT;
+        else
+            state = pg->first == g ? ZREGION_LARGE : ZREGION_LARGE_CONT;
+    }
+    pthread_mutex_unlock(&p->lock);
+    *used = u;
+    return state;
+}
+
+static int zgc_space_of(mh_heap *h, uint64_t off)
+{
+    zpage *pg = zpage_of(&h->z->pages, off);
+    if (!pg)
+        return MH_ERROR;
+    return pg->type == ZPAGE_SMALL ? MH_SPACE_SMALL : pg->type == ZPAGE_MEDIUM ? MH_SPACE_MEDIUM
+                                                                               : MH_SPACE_LARGE;
+}
+
+const mh_collector zgc_collector = {
+    .name = "zgc",
+    .kind = MH_COLLECTOR_ZGC,
+    .config_valid = zgc_config_valid,
+    .init = zgc_init,
+    .start = zgc_start,
+    .stop = zgc_stop,
+    .release = zgc_release,
+    .alloc = zalloc,
+    .load_slow = zload_slow,
+    .collect = zgc_collect,
+    .verify = zverify,
+    .used = zgc_used,
+    .region_info = zgc_region_info,
+    .space_of = zgc_space_of,
+};

@@ -1,0 +1,245 @@
+/*
+ * zrelocate.c: Pause Relocate Start and Concurrent Relocate.
+ *
+ * Relocate Start makes Remapped the good colour, so every reference in the
+ * heap (all of the marking colour now) is stale, and moves what the roots
+ * refer to. Then the GC thread copies the live objects of each page of the
+ * relocation set into target pages of its own, and frees the page. Until
+ * it has, a mutator that loads a reference into the page does the copy
+ * itself, into its own allocation page ("relocate or remap",
+ * zrelocate_or_remap): whoever installs the forwarding entry first (one
+ * compare-and-swap) owns the object, and the other undoes its copy. A
+ * mutator that finds no page for its copy waits for the GC thread to finish
+ * the page (a Relocation Stall, as the JDK logs it); a reference whose
+ * object is already forwarded is just remapped.
+ *
+ * Stale references left in the heap are healed by the loads that meet them,
+ * or by the next cycle's marking, which remaps them through the tables
+ * kept until then.
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include "zgc.h"
+#include "poison.h"
+#include "safepoint.h"
+
+/* Bump-allocate in a page this thread owns: UINT64_MAX if it does not fit. */
+uint64_t zalloc_bump(zheap *z, zpage *page, uint64_t size)
+{
+    if (!page)
+        return UINT64_MAX;
+    uint64_t top = page->top;
+    if (size > page->start + page->size - top)
+        return UINT64_MAX;
+    __atomic_store_n(&page->top, top + size, __ATOMIC_RELEASE);
+    space_unpoison(z->h, top, size);
+    return top;
+}
+
+/* Give back the last allocation of a page this thread owns; a copy that lost
+ * the race is always the page's last object, so the page stays parsable. */
+static void undo_bump(zheap *z, zpage *page, uint64_t off, uint64_t size)
+{
+    if (page && off + size == page->top) {
+        __atomic_store_n(&page->top, off, __ATOMIC_RELEASE);
+        space_poison(z->h, off, size);
+    } else {
+        obj_make_filler(heap_addr(z->h, off), size);
+    }
+}
+
+/* The GC thread's target of a type, a new one when full. */
+static uint64_t gc_target_bump(zheap *z, int type, uint64_t size, zpage **page)
+{
+    uint64_t off = zalloc_bump(z, z->gc_target[type], size);
+    if (off == UINT64_MAX) {
+        zpage *next = zpage_alloc_gc(z, type);
+        if (!next)
+            return UINT64_MAX;
+        z->gc_target[type] = next;
+        off = zalloc_bump(z, next, size);
+    }
+    *page = z->gc_target[type];
+    return off;
+}
+
+static void relocation_stall(zheap *z, zforwarding *f);
+
+static uint64_t relocate_object(zheap *z, int worker, zforwarding *f, uint64_t from)
+{
+    uint64_t to = zforwarding_find(f, from);
+    if (to != UINT64_MAX)
+        return to;
+    if (worker == ZWORKER_MUTATOR && !zforwarding_retain(f)) {
+        /* the GC thread has finished the page: every live object is forwarded */
+        return zforwarding_find(f, from);
+    }
+    mh_heap *h = z->h;
+    uint64_t size = obj_size(heap_addr(h, from));
+    zpage *page = NULL;
+    uint64_t dest;
+    if (worker == ZWORKER_GC) {
+        dest = gc_target_bump(z, f->type, size, &page);
+        if (dest == UINT64_MAX) {
+            /* cannot happen with the reserve (zselect.c); if it does, the
+             * object stays where it is, forwarded to itself, and so does its page */
+            return zforwarding_insert(f, from, from);
+        }
+    } else {
+        dest = zalloc_mutator_nonblocking(z, size);
+        if (dest == UINT64_MAX) {
+            zforwarding_release(f);
+            relocation_stall(z, f);
+            to = zforwarding_find(f, from);
+            return to != UINT64_MAX ? to : relocate_object(z, ZWORKER_GC, f, from);
+        }
+        page = z->mut_page[zpage_type_for(&z->pages, size)];
+    }
+    memcpy(heap_addr(h, dest), heap_addr(h, from), size);
+    if (z->after_copy_hook)
+        z->after_copy_hook(h, worker, from, dest, z->hook_arg);
+    to = zforwarding_insert(f, from, dest);
+    if (to != dest) {
+        undo_bump(z, page, dest, size);
+    } else if (worker == ZWORKER_GC) {
+        z->cycle.gc_relocated++;
+        z->cycle.gc_relocated_bytes += size;
+    } else {
+        __atomic_add_fetch(&z->mut_relocated, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&z->mut_relocated_bytes, size, __ATOMIC_RELAXED);
+    }
+    if (worker == ZWORKER_MUTATOR)
+        zforwarding_release(f);
+    return to;
+}
+
+uint64_t zrelocate_or_remap(zheap *z, int worker, uint64_t off)
+{
+    zforwarding *f = zforwarding_of(z, off);
+    if (!f)
+        return off;
+#ifdef MH_TEST_NO_REMAP
+    /* broken on purpose: a mutator does not look up what was already moved */
+    if (worker == ZWORKER_MUTATOR && zforwarding_find(f, off) != UINT64_MAX)
+        return off;
+#endif
+#ifdef MH_TEST_NO_RELOCATE_BARRIER
+    /* broken on purpose: a mutator only remaps what the GC thread moved */
+    if (worker == ZWORKER_MUTATOR) {
+        uint64_t to = zforwarding_find(f, off);
+        return to != UINT64_MAX ? to : off;
+    }
+#endif
+    return relocate_object(z, worker, f, off);
+}
+
+/* Wait, holding the heap (no safepoint is needed to finish a page), until
+ * the GC thread has relocated the page. In stepping mode there is no GC
+ * thread: the caller finishes the object itself, as the GC would. */
+static void relocation_stall(zheap *z, zforwarding *f)
+{
+    if (z->stepping)
+        return;
+    uint64_t t0 = clock_ns();
+    pthread_mutex_lock(&z->ctl_lock);
+    while (__atomic_load_n(&f->refcount, __ATOMIC_ACQUIRE) > 0 && !z->stop)
+        pthread_cond_wait(&z->ctl_cond, &z->ctl_lock);
+    pthread_mutex_unlock(&z->ctl_lock);
+    uint64_t ns = clock_ns() - t0;
+    mh_stats *s = &z->h->stats;
+    s->relocation_stalls++;
+    s->relocation_stall_ns += ns;
+    mh_gc_event ev = {.kind = MH_GC_RELOCATION_STALL, .collector = MH_COLLECTOR_ZGC,
+                      .ns_total = ns, .start_ns = t0, .capacity = z->h->heap_size};
+    heap_event_post(z->h, &ev);
+}
+
+void zrelocate_start_roots(zheap *z)
+{
+    mh_heap *h = z->h;
+    for (uint32_t i = 0; i < h->handle_hwm; i++) {
+        mh_ref v = h->handles[i];
+        if (!handle_live(h, i) || !v)
+            continue;
+        h->handles[i] = zgood(h, zrelocate_or_remap(z, ZWORKER_GC, zoff(h, v)));
+    }
+}
+
+/* The next live object at or after off in [off, end), or end: a scan of the live map. */
+static uint64_t next_live(const zheap *z, uint64_t off, uint64_t end)
+{
+    uint64_t w = off >> 3, wend = end >> 3;
+    while (w < wend) {
+        uint64_t word = __atomic_load_n(&z->livemap[w >> 6], __ATOMIC_RELAXED) >> (w & 63);
+        if (word)
+            return (w + (uint64_t)__builtin_ctzll(word)) << 3;
+        w = (w | 63) + 1;
+    }
+    return end;
+}
+
+/* The page is done: wait for mutators still copying from it, then free it.
+ * Its granules stay with the GC while the rest of the set may need them. */
+static void finish_page(zheap *z, zforwarding *f, bool keep)
+{
+    zforwarding_release(f);
+    while (__atomic_load_n(&f->refcount, __ATOMIC_ACQUIRE) > 0)
+        sched_yield(); /* a mutator's copy: a few hundred nanoseconds */
+    zpage *pg = f->page;
+    f->page = NULL;
+    if (!keep) {
+        int t = pg->type;
+        bool to_reserve = zpages_reserved_targets(z, t) < zpages_needed(&z->pages, t, z->relocation_left[t]);
+        zpage_free(z, pg, to_reserve);
+    }
+    pthread_mutex_lock(&z->ctl_lock);
+    z->memory_freed++;
+    pthread_cond_broadcast(&z->ctl_cond);
+    pthread_mutex_unlock(&z->ctl_lock);
+}
+
+bool zrelocate_step(zheap *z, uint64_t budget)
+{
+    uint64_t done = 0;
+    while (z->relocate_next < z->nrelocation) {
+        zforwarding *f = z->relocation_set[z->relocate_next];
+        zpage *pg = f->page;
+        uint64_t end = zpage_top(pg);
+        uint64_t off = z->relocate_cursor > f->start ? z->relocate_cursor : f->start;
+        bool kept = false;
+        for (off = next_live(z, off, end); off < end; off = next_live(z, off + 8, end)) {
+            if (budget && done >= budget) {
+                z->relocate_cursor = off;
+                return true;
+            }
+            kept |= relocate_object(z, ZWORKER_GC, f, off) == off;
+            done++;
+        }
+        z->relocation_left[f->type] -= f->live_bytes;
+        finish_page(z, f, kept);
+        z->relocate_cursor = 0;
+        z->relocate_next++;
+    }
+    return false;
+}
+
+void zrelocate_end(zheap *z)
+{
+    mh_heap *h = z->h;
+    (void)h;
+    z->gc_target[ZPAGE_SMALL] = z->gc_target[ZPAGE_MEDIUM] = NULL;
+    zpages_trim_reserve(z);
+    /* the survivors' marks have served: the next marking starts clear */
+    uint32_t n;
+    zpage **pages = zpages_snapshot(z, &n);
+    for (uint32_t i = 0; pages && i < n; i++) {
+        zpage *pg = pages[i];
+        if (pg->seqnum == z->seqnum)
+            continue;
+        livemap_clear_range(z, pg->start, pg->size);
+        __atomic_store_n(&pg->live_bytes, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&pg->live_objects, 0, __ATOMIC_RELAXED);
+        pg->relocating = false;
+    }
+    free(pages);
+}

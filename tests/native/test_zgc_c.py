@@ -1,0 +1,93 @@
+"""Compile tests/native/test_zgc.c against the C core and run it: the zgc collector's interleavings in
+stepping mode, and its GC thread with mutator threads.
+
+Builds:
+* AddressSanitizer + UndefinedBehaviorSanitizer, views at 1<<28 (ASan's shadow covers ZGC's addresses);
+* plain -O2 -Werror at JDK 17's addresses (1<<42, 1<<43, 1<<44), with a tiny mark stack so the
+  overflow rescan runs;
+* one build per duty of the load barrier with that duty removed (-DMH_TEST_NO_...): the tests of
+  that duty must fail, which shows they test it.
+
+The ThreadSanitizer build runs in .ci/run's third stage (tools/tsan).
+"""
+import os
+import subprocess
+
+import pytest
+
+from .test_core_c import HERE, INCLUDES, SANITIZE, WARNINGS, core_sources
+
+SOURCE = os.path.join(HERE, "test_zgc.c")
+
+
+def build(tmp_path, name, flags, werror=True):
+    exe = str(tmp_path / name)
+    cmd = ["gcc", *WARNINGS, *flags, *INCLUDES, SOURCE, *core_sources(), "-o", exe, "-lpthread"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr}"
+    if werror:
+        assert "warning" not in result.stderr, result.stderr
+    return exe
+
+
+def run(exe, *args, env=None, timeout=600):
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="print_stacktrace=1", **(env or {}))
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def asan_exe(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("zgc"), "test_zgc_asan", SANITIZE)
+
+
+STEPPING = ["config", "basics", "mark-barrier", "relocate-barrier", "forwarding-race", "stale-store",
+            "remap-after-gc-copy", "root-changes", "heal", "exhausted-stepping", "churn-stepping"]
+
+
+@pytest.mark.parametrize("name", STEPPING)
+def test_stepping_sanitized(asan_exe, name):
+    result = run(asan_exe, name, env={"MINIHEAP_COLOR_BITS": "28"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{name}: ok" in result.stdout
+
+
+def test_random_stepping_sanitized(asan_exe):
+    """Random mutator operations with a random GC step between each, checked against a model."""
+    result = run(asan_exe, "stepping-random", "1", "15000", env={"MINIHEAP_COLOR_BITS": "28"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stepping-random: ok" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["exhausted", "churn", "close", "threads"])
+def test_gc_thread_sanitized(asan_exe, name):
+    result = run(asan_exe, name, "1", env={"MINIHEAP_COLOR_BITS": "28"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{name}: ok" in result.stdout
+
+
+def test_optimised_at_jdk_addresses(tmp_path):
+    exe = build(tmp_path, "test_zgc_o2", ["-O2", "-Werror", "-DMH_TEST_MARK_STACK_CAP=32"])
+    for args in (["basics"], ["stepping-random", "7", "20000"], ["threads", "1"]):
+        result = run(exe, *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert " 0 failures" in result.stdout
+
+
+# Each duty of the load barrier, and the tests that must catch its absence.
+DUTIES = {
+    "NO_MARK_BARRIER": ["mark-barrier", "root-changes"],
+    "NO_RELOCATE_BARRIER": ["relocate-barrier", "root-changes"],
+    "NO_FORWARDING_CAS": ["forwarding-race"],
+    "NO_REMAP": ["stale-store", "remap-after-gc-copy"],
+    "NO_HEAL": ["heal"],
+}
+
+
+@pytest.mark.parametrize("duty", sorted(DUTIES))
+def test_removing_a_barrier_duty_is_caught(tmp_path, duty):
+    exe = build(tmp_path, f"test_zgc_{duty.lower()}", ["-O1", "-g", f"-DMH_TEST_{duty}"], werror=False)
+    for name in DUTIES[duty]:
+        result = run(exe, name, timeout=120)
+        assert result.returncode != 0 and f"{name}: FAILED" in result.stdout, (
+            f"{name} passed with the barrier's {duty} removed:\n{result.stdout}{result.stderr}")
