@@ -84,6 +84,9 @@ def _phases(native):
             for p in native.phases[0:native.nphases]]
 
 
+_ARRAY_FIELDS = {name for name, f in ffi.typeof("mh_gc_event").fields if f.type.kind == "array"}
+
+
 class GCEvent:
     """One collection, copied out of the C event record (which is only valid during the callback)."""
 
@@ -94,10 +97,10 @@ class GCEvent:
     def __init__(self, native, when, thread=None):
         for name in GCEvent.__slots__[:-2]:
             value = getattr(native, name)
-            if name == "bytes_by_age":
-                value = list(value)
-            elif name == "phases":
+            if name == "phases":
                 value = _phases(native)
+            elif name in _ARRAY_FIELDS:
+                value = list(value)
             setattr(self, name, value)
         self.time = when
         self.thread = thread

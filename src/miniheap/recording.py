@@ -45,7 +45,12 @@ def event_record(event) -> dict:
     for name in fields:
         if name not in ("id", "kind", "cause"):
             value = getattr(event, name)
-            record[name] = [int(v) for v in value] if isinstance(value, (list, tuple)) else int(value)
+            if name == "phases":  # (name, start, duration, pause, thread) of each phase
+                record[name] = [dict(p._asdict()) for p in value]
+            elif name == "spans":
+                continue
+            else:
+                record[name] = [int(v) for v in value] if isinstance(value, (list, tuple)) else int(value)
     return record
 
 
