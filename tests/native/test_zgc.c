@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "miniheap.h"
+#include "miniheap-inline.h"
 #include "zstep.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -860,6 +861,85 @@ static void test_threads(int seconds, int nthreads, uint32_t interval_ms)
     env_close(&e);
 }
 
+/* A C mutator on the inline fast path (a mutator record): lists rebuilt with
+ * mh_new / mh_put, roots in the shadow stack, walked with mh_get, while the
+ * GC thread cycles every millisecond and stops it at its polls. */
+static void *inline_thread(void *arg)
+{
+    churn *c = arg;
+    mh_heap *h = c->e->heap;
+    enum { N = 32, LEN = 16 };
+    mh_mutator *m = mh_mutator_attach(h);
+    CHECK(m != NULL, "attach: %s", mh_last_error_message(h));
+    if (!m)
+        return NULL;
+    uint32_t frame = mh_frame(m);
+    uint64_t stamps[N] = {0};
+    for (int i = 0; i < N; i++)
+        mh_push(m, 0);
+    uint32_t tmp = mh_push(m, 0);
+    uint64_t seed = 99;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (uint64_t op = 1;; op++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t i = (uint32_t)((seed >> 33) % N);
+        int len = 0;
+        for (mh_ref cur = mh_root(m, i); cur; cur = mh_get(m, cur, 0), len++) {
+            uint64_t v;
+            memcpy(&v, mh_data(m, cur), 8);
+            CHECK(v == stamps[i] * 100 + (uint64_t)len, "inline list %u node %d reads %llu", i, len,
+                  (unsigned long long)v);
+        }
+        CHECK(len == (stamps[i] ? LEN : 0), "inline list %u has %d nodes", i, len);
+        mh_set_root(m, tmp, 0);
+        for (int k = LEN - 1; k >= 0; k--) {
+            mh_ref node = mh_new(m, 1, 16);
+            if (!node) {
+                CHECK(0, "mh_new: %s", mh_last_error_message(h));
+                goto out;
+            }
+            uint64_t v = op * 100 + (uint64_t)k;
+            memcpy(mh_data(m, node), &v, 8);
+            mh_put(m, node, 0, mh_root(m, tmp));
+            mh_set_root(m, tmp, node);
+        }
+        mh_set_root(m, i, mh_root(m, tmp));
+        stamps[i] = op;
+        c->ops++;
+        mh_poll(m);
+        if ((op & 63) == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (t1.tv_sec - t0.tv_sec >= c->seconds)
+                break;
+        }
+    }
+out:
+    mh_unwind(m, frame);
+    mh_mutator_detach(m);
+    return NULL;
+}
+
+static void test_inline(int seconds)
+{
+    env e;
+    mh_heap *h = env_open(&e, (options){.heap_size = 16 * MiB, .interval_ms = 1});
+    if (!h)
+        return;
+    pthread_t t[2];
+    churn c[2] = {{&e, seconds, 0, 0}, {&e, seconds, 1, 0}};
+    pthread_create(&t[0], NULL, inline_thread, &c[0]);
+    pthread_create(&t[1], NULL, churn_thread, &c[1]); /* the handle API, meanwhile */
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    VERIFY(h);
+    mh_drain_events(h);
+    printf("inline: %llu rebuilds inline, %llu with handles, %d cycles\n", (unsigned long long)c[0].ops,
+           (unsigned long long)c[1].ops, e.cycles);
+    CHECK(e.cycles > 0 && c[0].ops > 0, "cycles %d, inline ops %llu", e.cycles, (unsigned long long)c[0].ops);
+    env_close(&e);
+}
+
 /* A live set larger than the heap: allocation stalls, then fails cleanly. */
 static void test_exhausted(int stepping)
 {
@@ -978,9 +1058,10 @@ int main(int argc, char **argv)
     RUN("exhausted", test_exhausted(0));
     RUN("churn", test_churn_garbage(0));
     RUN("close", test_close_while_running());
+    RUN("inline", test_inline(argc > 2 ? atoi(argv[2]) : 2));
     if (!only || strcmp(only, "threads") == 0) {
         int seconds = argc > 2 ? atoi(argv[2]) : 2;
-        test_threads(seconds, 1, 0);
+        test_threads(seconds, 1, 20);
         test_threads(seconds, 2, 5);
         printf("threads: %s\n", failures ? "FAILED" : "ok");
     }

@@ -59,7 +59,7 @@ def test_random_stepping_sanitized(asan_exe):
     assert "stepping-random: ok" in result.stdout
 
 
-@pytest.mark.parametrize("name", ["exhausted", "churn", "close", "threads"])
+@pytest.mark.parametrize("name", ["exhausted", "churn", "close", "threads", "inline"])
 def test_gc_thread_sanitized(asan_exe, name):
     result = run(asan_exe, name, "1", env={"MINIHEAP_COLOR_BITS": "28"})
     assert result.returncode == 0, result.stdout + result.stderr

@@ -124,6 +124,11 @@ mh_handle mh_mutator_handle(mh_mutator *m, mh_ref ref);
 
 #define MH_INLINE static inline __attribute__((always_inline))
 
+/* The record's limit: a concurrent collector's GC thread sets it to 0 to stop
+ * the mutator at its next allocation or poll, so it is read as an atomic
+ * (relaxed: a plain load on x86-64). */
+MH_INLINE uint64_t mh_limit(const mh_mutator *m) { return __atomic_load_n(&m->limit, __ATOMIC_RELAXED); }
+
 /* NULL when the heap is not usable or this thread has a record attached
  * already (mh_last_error says which). */
 MH_INLINE mh_mutator *mh_mutator_attach(mh_heap *heap)
@@ -143,7 +148,7 @@ MH_INLINE mh_ref mh_new(mh_mutator *m, uint32_t nrefs, uint32_t nbytes)
 {
     uint64_t size = obj_size_for(nrefs, nbytes);
     uint64_t top = m->top;
-    if (__builtin_expect(size <= MH_INLINE_MAX_BYTES && top + size <= m->limit, 1)) {
+    if (__builtin_expect(size <= MH_INLINE_MAX_BYTES && top + size <= mh_limit(m), 1)) {
         m->top = top + size;
         if (MH_INLINE_SANITIZED)
             mh_mutator_unpoison(m, top, size);
@@ -157,7 +162,9 @@ MH_INLINE mh_ref mh_new(mh_mutator *m, uint32_t nrefs, uint32_t nbytes)
 MH_INLINE mh_ref mh_get(mh_mutator *m, mh_ref obj, uint32_t slot)
 {
     mh_ref *field = &obj_slots(mh_obj(m, obj))[slot];
-    mh_ref v = *field;
+    /* acquire: a concurrent collector may have healed the field with a copy it just made
+     * (on x86-64 a plain load) */
+    mh_ref v = __atomic_load_n(field, __ATOMIC_ACQUIRE);
     if (__builtin_expect((v & m->bad_mask) != 0, 0))
         v = mh_get_slow(m, field, v);
     return v;
@@ -169,7 +176,9 @@ MH_INLINE mh_ref mh_get(mh_mutator *m, mh_ref obj, uint32_t slot)
 MH_INLINE void mh_put(mh_mutator *m, mh_ref obj, uint32_t slot, mh_ref value)
 {
     mh_ref *field = &obj_slots(mh_obj(m, obj))[slot];
-    *field = value;
+    /* release: a concurrent collector reading the field sees the referent initialised
+     * (on x86-64 a plain store) */
+    __atomic_store_n(field, value, __ATOMIC_RELEASE);
 #ifndef MH_TEST_NO_INLINE_CARD_MARK /* tests only: a build that must be caught */
     uint64_t address = (uint64_t)(uintptr_t)field;
     if (address >= m->card_from)
@@ -181,7 +190,7 @@ MH_INLINE void mh_put(mh_mutator *m, mh_ref obj, uint32_t slot, mh_ref value)
  * heap, so that a collector that needs the mutator stopped can have it. */
 MH_INLINE void mh_poll(mh_mutator *m)
 {
-    if (__builtin_expect(m->limit == 0, 0))
+    if (__builtin_expect(mh_limit(m) == 0, 0))
         mh_poll_slow(m);
 }
 

@@ -22,9 +22,6 @@
 
 #define ROOTS_INITIAL 256
 
-/* Address of heap offset 0 in the allocation view. */
-static inline uint64_t alloc_base(const mh_heap *h) { return (uint64_t)(uintptr_t)heap_addr(h, 0); }
-
 /* The records' allocation pointers into the heap record, and its buffer out
  * to them: the collector's (serial: eden; zgc: the current small page). */
 static void sync_in(mh_heap *h) { h->collector->mutators_in(h); }
@@ -105,8 +102,12 @@ MH_API mh_mutator *mh_mutator_attach_flags(mh_heap *h, uint32_t flags)
     m->thread = thread_id();
     if (h->mutators)
         sync_in(h); /* (never in serial, where attaching holds the heap) */
+    /* the list changes under sp_lock too: a GC thread starting a pause walks
+     * it without holding the heap (safepoint_begin sets every limit to 0) */
+    pthread_mutex_lock(&h->sp_lock);
     m->next = h->mutators;
     h->mutators = m;
+    pthread_mutex_unlock(&h->sp_lock);
     sync_out(h);
     return m; /* the heap stays held until mh_mutator_detach */
 }
@@ -127,12 +128,14 @@ MH_API void mh_mutator_detach(mh_mutator *m)
         return;
     }
     sync_in(h);
+    pthread_mutex_lock(&h->sp_lock);
     for (mh_mutator **p = &h->mutators; *p; p = &(*p)->next) {
         if (*p == m) {
             *p = m->next;
             break;
         }
     }
+    pthread_mutex_unlock(&h->sp_lock);
     free(m->roots);
     free(m);
     if (h->mutators)
@@ -161,7 +164,13 @@ MH_API mh_ref mh_get_slow(mh_mutator *m, mh_ref *field, mh_ref stale)
 {
     if (!slow_path_enter(m))
         return 0;
-    return m->heap->collector->load_slow(m->heap, field, stale);
+    /* a concurrent collector's barrier may copy an object into the mutators'
+     * allocation buffer: the record's pointer goes back in for that */
+    mh_heap *h = m->heap;
+    mutators_retire(h);
+    mh_ref good = h->collector->load_slow(h, field, stale);
+    mutators_refill(h);
+    return good;
 }
 
 /* A record lands here when its limit is 0: a concurrent collector wants a
@@ -193,7 +202,8 @@ MH_API int mh_roots_grow(mh_mutator *m)
 
 MH_API void mh_mutator_unpoison(mh_mutator *m, uint64_t address, uint64_t size)
 {
-    space_unpoison(m->heap, address - alloc_base(m->heap), size);
+    /* an address in any view reads as a reference (multi-mapped views) */
+    space_unpoison(m->heap, ref_offset(&m->heap->views, address), size);
 }
 
 MH_API mh_handle mh_mutator_handle(mh_mutator *m, mh_ref ref)

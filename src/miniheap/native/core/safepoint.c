@@ -2,6 +2,7 @@
  * safepoint.c: pauses of a concurrent collector (see safepoint.h).
  */
 #include "safepoint.h"
+#include "mutator.h"
 
 int safepoint_init(mh_heap *h)
 {
@@ -24,6 +25,10 @@ void safepoint_begin(mh_heap *h)
 {
     pthread_mutex_lock(&h->sp_lock);
     __atomic_or_fetch(&h->attention, MH_ATTN_SAFEPOINT, __ATOMIC_SEQ_CST);
+    /* every attached record's next allocation or poll takes its slow path
+     * (a collector's mutators_out leaves limit 0 while a pause is pending) */
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        __atomic_store_n(&m->limit, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&h->sp_lock);
     pthread_mutex_lock(&h->lock);
     __atomic_store_n(&h->owner, thread_id(), __ATOMIC_RELAXED);

@@ -17,6 +17,7 @@
 #include "zgc.h"
 #include "poison.h"
 #include "safepoint.h"
+#include "mutator.h"
 
 void zalloc_retire_mutator_pages(zheap *z)
 {
@@ -128,26 +129,31 @@ static uint64_t alloc_stalled(mh_heap *h, int type, uint64_t size)
     return off;
 }
 
-mh_handle zalloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+/* The shape is allowed and could ever fit (the error says why not). */
+static bool zalloc_check(mh_heap *h, uint32_t nrefs, uint64_t size)
 {
     zheap *z = h->z;
-    uint64_t size = obj_size_for(nrefs, nbytes);
     if (MH_UNLIKELY(nrefs > OBJ_MAX_NREFS)) {
         heap_error(h, MH_E_TOO_LARGE, "an object may have at most %u reference slots, %u were "
                    "requested; split it into several objects", OBJ_MAX_NREFS, nrefs);
-        return MH_ERROR;
+        return false;
     }
     uint64_t most = h->heap_size - z->pages.granule * (z->pages.reserve_small +
                     z->pages.reserve_medium * z->pages.medium_granules);
     if (MH_UNLIKELY(size > most)) {
-        heap_error(h, MH_E_TOO_LARGE, "an object of %llu bytes (%u slots, %u payload bytes) can "
-                   "never fit: the largest object is the heap less the relocation reserve, %llu "
-                   "bytes; raise heap_size or allocate smaller objects",
-                   (unsigned long long)size, nrefs, nbytes, (unsigned long long)most);
-        return MH_ERROR;
+        heap_error(h, MH_E_TOO_LARGE, "an object of %llu bytes (%u slots) can never fit: the "
+                   "largest object is the heap less the relocation reserve, %llu bytes; raise "
+                   "heap_size or allocate smaller objects", (unsigned long long)size, nrefs,
+                   (unsigned long long)most);
+        return false;
     }
-    if (!handle_available(h))
-        return MH_ERROR;
+    return true;
+}
+
+/* Place and initialise an object: its offset, or UINT64_MAX (error set). */
+static uint64_t zalloc_place(mh_heap *h, uint32_t nrefs, uint32_t nbytes, uint64_t size)
+{
+    zheap *z = h->z;
     int type = zpage_type_for(&z->pages, size);
     uint64_t off;
     if (MH_LIKELY(type == ZPAGE_SMALL && (off = zalloc_bump(z, z->mut_page[ZPAGE_SMALL], size)) != UINT64_MAX)) {
@@ -158,14 +164,75 @@ mh_handle zalloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
         off = mutator_bump(z, type, size, &failed);
         if (off == UINT64_MAX) {
             if (failed)
-                return MH_ERROR;
+                return UINT64_MAX;
             off = alloc_stalled(h, type, size);
             if (off == UINT64_MAX)
-                return MH_ERROR;
+                return UINT64_MAX;
         }
     }
     obj_init(heap_addr(h, off), nrefs, nbytes, 0);
+    h->bytes_retired += size;
+    return off;
+}
+
+uint64_t zalloc_object(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    uint64_t size = obj_size_for(nrefs, nbytes);
+    return zalloc_check(h, nrefs, size) ? zalloc_place(h, nrefs, nbytes, size) : UINT64_MAX;
+}
+
+mh_handle zalloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    uint64_t size = obj_size_for(nrefs, nbytes);
+    if (!zalloc_check(h, nrefs, size) || !handle_available(h))
+        return MH_ERROR;
+    uint64_t off = zalloc_place(h, nrefs, nbytes, size);
+    if (off == UINT64_MAX)
+        return MH_ERROR;
     h->stats.objects_allocated++;
-    h->stats.bytes_allocated += size;
     return handle_new(h, zgood(h, off));
+}
+
+/* ---- mutator records (core/mutator.c) ---------------------------------- */
+
+/* An attached record bumps the mutators' small page inline. Its addresses
+ * are in the view of the good colour, so that an object's address is its
+ * reference (ref_bits 0, no shift); at every flip of the good colour the
+ * record is out of the way (it handed its pointer back before stopping) and
+ * gets the page again in the new view. While a pause is pending, limit stays 0. */
+void zmutators_in(mh_heap *h)
+{
+    zheap *z = h->z;
+    zpage *pg = z->mut_page[ZPAGE_SMALL];
+    uint64_t base = h->views.base[h->views.good];
+    for (mh_mutator *m = h->mutators; m; m = m->next) {
+        if (!pg || m->top < base + pg->start || m->top > base + pg->start + pg->size)
+            continue; /* no page, or handed out before the page changed */
+        uint64_t top = m->top - base;
+        if (top > pg->top) {
+            h->bytes_retired += top - pg->top;
+            __atomic_store_n(&pg->top, top, __ATOMIC_RELEASE);
+        }
+    }
+}
+
+void zmutators_out(mh_heap *h)
+{
+    zheap *z = h->z;
+    zpage *pg = z->mut_page[ZPAGE_SMALL];
+    uint64_t base = h->views.base[h->views.good];
+    pthread_mutex_lock(&h->sp_lock);
+    bool pausing = __atomic_load_n(&h->attention, __ATOMIC_ACQUIRE) & MH_ATTN_SAFEPOINT;
+    for (mh_mutator *m = h->mutators; m; m = m->next) {
+        m->top = pg ? base + pg->top : 0;
+        uint64_t limit = pg && !pausing && !mutator_forced_slow(m) ? base + pg->start + pg->size : 0;
+        __atomic_store_n(&m->limit, limit, __ATOMIC_RELAXED);
+        m->ref_bits = 0;
+        m->bad_mask = h->views.bad_mask;
+        m->addr_base = 0;
+        m->addr_shift = 0;
+        m->card_base = 0;
+        m->card_from = UINT64_MAX; /* no write barrier */
+    }
+    pthread_mutex_unlock(&h->sp_lock);
 }

@@ -213,6 +213,9 @@ static inline zforwarding *zforwarding_of(const zheap *z, uint64_t off)
 /* ---- allocation (alloc.c) ---------------------------------------------- */
 
 mh_handle zalloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
+uint64_t zalloc_object(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
+void zmutators_in(mh_heap *h);
+void zmutators_out(mh_heap *h);
 /* Bump an object of size bytes into the worker's page of the given type;
  * UINT64_MAX if it has none or the object does not fit. */
 uint64_t zalloc_bump(zheap *z, zpage *page, uint64_t size);

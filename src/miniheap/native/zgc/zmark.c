@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include "zgc.h"
 #include "barrier.h"
+#include "mutator.h"
 
 bool zmark_is_live(const zheap *z, uint64_t off)
 {
@@ -115,19 +116,30 @@ static void trace_object(zheap *z, uint64_t off)
     z->cycle.objects_marked++;
 }
 
+static void mark_root(zheap *z, mh_ref *root)
+{
+    mh_heap *h = z->h;
+    mh_ref v = *root;
+    if (!v)
+        return;
+    mh_ref good = ref_is_stale(&h->views, v) ? zmark_remap(z, v) : v;
+    *root = good;
+    uint64_t off = zoff(h, good);
+    if (zmark_object(z, off))
+        push_gc(z, off);
+}
+
+/* The roots: the handle table and every attached mutator record's shadow
+ * stack (the pause holds the heap: neither changes meanwhile). */
 void zmark_start_roots(zheap *z)
 {
     mh_heap *h = z->h;
-    for (uint32_t i = 0; i < h->handle_hwm; i++) {
-        mh_ref v = h->handles[i];
-        if (!handle_live(h, i) || !v)
-            continue;
-        mh_ref good = ref_is_stale(&h->views, v) ? zmark_remap(z, v) : v;
-        h->handles[i] = good;
-        uint64_t off = zoff(h, good);
-        if (zmark_object(z, off))
-            push_gc(z, off);
-    }
+    for (uint32_t i = 0; i < h->handle_hwm; i++)
+        if (handle_live(h, i))
+            mark_root(z, &h->handles[i]);
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        for (uint32_t i = 0; i < m->nroots; i++)
+            mark_root(z, &m->roots[i]);
 }
 
 /* After a lost push: trace every marked object again (tracing is

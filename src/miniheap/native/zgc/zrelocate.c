@@ -22,6 +22,7 @@
 #include "zgc.h"
 #include "poison.h"
 #include "safepoint.h"
+#include "mutator.h"
 
 /* Bump-allocate in a page this thread owns: UINT64_MAX if it does not fit. */
 uint64_t zalloc_bump(zheap *z, zpage *page, uint64_t size)
@@ -154,15 +155,22 @@ static void relocation_stall(zheap *z, zforwarding *f)
     heap_event_post(z->h, &ev);
 }
 
+static void relocate_root(zheap *z, mh_ref *root)
+{
+    if (*root)
+        *root = zgood(z->h, zrelocate_or_remap(z, ZWORKER_GC, zoff(z->h, *root)));
+}
+
+/* The handle table and every attached record's shadow stack. */
 void zrelocate_start_roots(zheap *z)
 {
     mh_heap *h = z->h;
-    for (uint32_t i = 0; i < h->handle_hwm; i++) {
-        mh_ref v = h->handles[i];
-        if (!handle_live(h, i) || !v)
-            continue;
-        h->handles[i] = zgood(h, zrelocate_or_remap(z, ZWORKER_GC, zoff(h, v)));
-    }
+    for (uint32_t i = 0; i < h->handle_hwm; i++)
+        if (handle_live(h, i))
+            relocate_root(z, &h->handles[i]);
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        for (uint32_t i = 0; i < m->nroots; i++)
+            relocate_root(z, &m->roots[i]);
 }
 
 /* The next live object at or after off in [off, end), or end: a scan of the live map. */

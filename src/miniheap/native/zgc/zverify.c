@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include "zgc.h"
 #include "safepoint.h"
+#include "mutator.h"
 
 typedef struct zverifier {
     mh_heap *h;
@@ -214,6 +215,13 @@ static void trace(zverifier *v)
                     "references", i, (unsigned long long)r);
         visit(v, r, "handle", i);
     }
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        for (uint32_t i = 0; i < m->nroots; i++) {
+            if (m->roots[i] && ref_is_stale(&h->views, m->roots[i]))
+                problem(v, "shadow-stack root %u holds 0x%llx, which has a stale colour", i,
+                        (unsigned long long)m->roots[i]);
+            visit(v, m->roots[i], "shadow-stack root", i);
+        }
     while (v->top) {
         uint64_t off = v->stack[--v->top];
         mh_object *o = heap_addr(h, off);
