@@ -1,7 +1,10 @@
-"""cffi builders: miniheap._native (the C heap and collector) and miniheap._sys (the libc calls of the backends).
+"""cffi builders: miniheap._native (the C heap and collector) and miniheap._sys (the libc calls of the backends);
+and miniheap._ref, the C-level Ref (a CPython extension built by setuptools, ref_extension below).
 
-Two modules because they are two layers: the collector never calls the kernel, and the system-call
-layer knows nothing of the collector.
+Two cffi modules because they are two layers: the collector never calls the kernel, and the
+system-call layer knows nothing of the collector. The Ref is a third, written against the CPython
+API: it calls the core through the table miniheap._native hands out (miniheap-pyapi.h), so there is
+one copy of the core.
 
 Run by setuptools at install time (``cffi_modules`` in setup.py). Out-of-line API mode: cffi generates
 a C extension that is compiled against the real headers, so constants such as ``MAP_FIXED`` and
@@ -150,6 +153,17 @@ def _link_args():
     if os.environ.get("MINIHEAP_SANITIZE") == "1":
         return ["-fsanitize=address,undefined"]
     return []
+
+
+def ref_extension():
+    """miniheap._ref: native/python/ref.c, with the same warning, optimisation and sanitizer flags as
+    the core (MINIHEAP_SANITIZE=1 builds it with ASan and UBSan too)."""
+    from setuptools import Extension
+
+    root = os.path.dirname(os.path.dirname(HERE))
+    return Extension("miniheap._ref", sources=[os.path.relpath(os.path.join(NATIVE, "python", "ref.c"), root)],
+                     include_dirs=[NATIVE], extra_compile_args=_compile_args() + ["-Wno-missing-field-initializers"],
+                     extra_link_args=_link_args())
 
 
 # The embedder's callbacks, implemented in Python (miniheap.heap) with @ffi.def_extern.

@@ -9,6 +9,10 @@ asks back through callbacks to commit and uncommit regions. Python holds objects
 Misuse never reaches C with a dangling pointer: a closed heap (or one inherited through ``fork()``)
 passes NULL, a released ``Ref`` passes an invalid handle, and C answers with an error code that is
 turned into an exception here. The fast path therefore pays for no Python-side checks.
+
+``Ref`` is a type written in C (``miniheap._ref``, native/python/ref.c): allocation (``heap.alloc``),
+``ref[i]``, ``ref[i] = other`` and the release of a dropped Ref call the core directly, without cffi
+and without a Python ``__del__``. Its other methods are written here and attached to it.
 """
 import collections
 import os
@@ -18,7 +22,7 @@ import threading
 import time
 import weakref
 
-from . import _native
+from . import _native, _ref
 from .backends import backend_class
 from .config import HeapConfig
 from .errors import (BackendUnavailableError, CommitError, ForeignRefError, ForkedHeapError,
@@ -28,8 +32,9 @@ from .layout import open_layout
 from .syscalls import Syscalls
 
 ffi, lib = _native.ffi, _native.lib
-# The hot calls, looked up once: an attribute of a cffi lib costs ~25 ns a call, a global much less.
-_mh_alloc, _mh_load, _mh_store, _mh_release = lib.mh_alloc, lib.mh_load, lib.mh_store, lib.mh_release
+_mh_release = lib.mh_release
+# The C-level Ref calls the core through the table miniheap._native hands out (one copy of the core).
+_ref.init(int(ffi.cast("uintptr_t", lib.mh_python_api())), HeapClosedError)
 
 SPACE_NAMES = ("eden", "survivor", "old", "humongous")
 REGION_STATES = ("free", "eden", "survivor-from", "survivor-to", "old", "humongous", "humongous+")
@@ -128,6 +133,8 @@ def _forget_heaps_in_child():
     for heap in list(_live_heaps):
         heap._forked = True
         heap._ptr = ffi.NULL
+        if heap._refcore is not None:
+            heap._refcore.close()
 
 
 os.register_at_fork(after_in_child=_forget_heaps_in_child)
@@ -149,6 +156,7 @@ class Heap:
             config = attrs.evolve(config, **overrides)
         self.config = config
         self._ptr = ffi.NULL
+        self._refcore = None  # what the C-level Refs share: the core's heap pointer (miniheap._ref.Core)
         self._closed = False
         self._forked = False
         self._commit_error = None
@@ -167,6 +175,9 @@ class Heap:
             self.layout = open_layout(config.mapping, self.sys, self.backend, config)
             self._ctx = ffi.new_handle(self)
             self._ptr = self._create_native()
+            self._refcore = _ref.Core(self, int(ffi.cast("uintptr_t", self._ptr)))
+            # heap.alloc is the Core's method, in C: no Python frame per allocation
+            self.alloc = self._refcore.alloc
             if config.pretouch:
                 self._pretouch()
         except BaseException:
@@ -219,16 +230,12 @@ class Heap:
 
     # -- objects ---------------------------------------------------------------------------------
     def alloc(self, refs=0, data=0):
-        """A new object with ``refs`` null reference slots and ``data`` zeroed payload bytes."""
-        try:
-            h = _mh_alloc(self._ptr, refs, data)
-        except (OverflowError, TypeError):  # negative, too big or not an int: explained below
-            h = -2
-        if h < 0:
-            self._raise_alloc(refs, data)
-        ref = Ref.__new__(Ref)
-        ref._heap, ref._h = self, h
-        return ref
+        """A new object with ``refs`` null reference slots and ``data`` zeroed payload bytes.
+
+        (Each Heap replaces this method by its Core's ``alloc``, the same call written in C.)"""
+        if self._refcore is None:
+            self._raise()
+        return self._refcore.alloc(refs, data)
 
     def _raise_alloc(self, refs, data):
         for name, value in (("refs", refs), ("data", data)):
@@ -321,6 +328,8 @@ class Heap:
             return
         self._closed = True
         _live_heaps.discard(self)
+        if self._refcore is not None:
+            self._refcore.close()  # the C-level Refs refuse from now on
         ptr, self._ptr = self._ptr, ffi.NULL
         if ptr != ffi.NULL and not self._forked:
             lib.mh_heap_free(ptr)
@@ -461,7 +470,11 @@ def _payload_index(index, n):
     return index % n
 
 
-class Ref:
+Ref = _ref.Ref
+
+
+# The methods of Ref written in Python, attached to the C type after the class body.
+class _RefMethods:
     """A handle to one object of a heap. Compare with ``==`` (same object), never with addresses.
 
     ``ref[i]`` loads reference slot i (a new Ref, or None), ``ref[i] = other`` stores with the write
@@ -469,45 +482,15 @@ class Ref:
     or at the end of ``with ref:``.
     """
 
-    __slots__ = ("_heap", "_h", "__weakref__")
-
-    def __getitem__(self, slot):
-        heap = self._heap
-        try:
-            h = _mh_load(heap._ptr, self._h, slot)
-        except (OverflowError, TypeError):  # a negative, huge or non-int slot: explained below
-            h = -3
-        if h >= 0:
-            ref = Ref.__new__(Ref)
-            ref._heap, ref._h = heap, h
-            return ref
-        if h == -1:
-            return None
-        self._fail_slot(slot)
-
-    def __setitem__(self, slot, value):
-        heap = self._heap
-        if value is None:
-            vh = -1
-        elif type(value) is Ref and value._heap is heap:
-            vh = value._h
-            if vh < 0:
-                raise ReleasedRefError(f"cannot store a released Ref into slot {slot}")
-        else:
-            self._fail_store_value(value)
-        try:
-            failed = _mh_store(heap._ptr, self._h, slot, vh) != 0
-        except (OverflowError, TypeError):
-            failed = True
-        if failed:
-            self._fail_slot(slot)
-
     def _fail_slot(self, slot):
         if type(slot) is not int:
             raise TypeError(f"reference slots are indexed by int, not {type(slot).__name__}")
         if not 0 <= slot < 2**32:
             raise IndexError(f"reference slot {slot} out of range: slots are numbered from 0 to nrefs-1")
         self._heap._raise(self)
+
+    def _fail_released_value(self, slot):
+        raise ReleasedRefError(f"cannot store a released Ref into slot {slot}")
 
     def _fail_store_value(self, value):
         if isinstance(value, Ref):
@@ -579,12 +562,11 @@ class Ref:
 
     def copy(self):
         """Another Ref to the same object (released independently)."""
-        h = lib.mh_dup(self._heap._ptr, self._h)
+        heap = self._heap
+        h = lib.mh_dup(heap._ptr, self._h)
         if h < 0:
-            self._heap._raise(self)
-        ref = Ref.__new__(Ref)
-        ref._heap, ref._h = self._heap, h
-        return ref
+            heap._raise(self)
+        return heap._refcore.wrap(h)
 
     def release(self):
         """Drop this root now. Using the Ref afterwards raises ReleasedRefError. Idempotent."""
@@ -599,22 +581,20 @@ class Ref:
     def __exit__(self, *exc):
         self.release()
 
-    def __del__(self):
-        h = self._h
-        if h >= 0:
-            try:
-                ptr = self._heap._ptr
-                if ptr != ffi.NULL:
-                    _mh_release(ptr, h)
-            except Exception:  # at interpreter shutdown the module's globals may already be gone
-                pass
-
     def __repr__(self):
         if self._h < 0:
             return "<Ref released>"
         if self._heap._ptr == ffi.NULL:
             return "<Ref of a closed heap>"
         return f"<Ref {self.address:#x} refs={self.nrefs} data={len(self.data)}B {self.space}>"
+
+
+for _name, _value in vars(_RefMethods).items():
+    if not _name.startswith("__") or _name in ("__eq__", "__hash__", "__len__", "__enter__", "__exit__",
+                                               "__repr__"):
+        setattr(Ref, _name, _value)
+Ref.__doc__ = _RefMethods.__doc__
+del _name, _value
 
 
 # -- callbacks from the C heap ---------------------------------------------------------------------

@@ -29,9 +29,10 @@ SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointe
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
 
-# The core's folders (as in src/miniheap/_build.py): native/bench/ holds embedders (benchmarks), not
-# part of the core.
-CORE_DIRS = [d for d in sorted(glob.glob(os.path.join(NATIVE, "*", ""))) if os.path.basename(d[:-1]) != "bench"]
+# The core's folders (as in src/miniheap/_build.py): native/bench/ holds embedders (benchmarks) and
+# native/python/ the CPython extension (miniheap._ref), neither part of the core.
+CORE_DIRS = [d for d in sorted(glob.glob(os.path.join(NATIVE, "*", "")))
+             if os.path.basename(d[:-1]) not in ("bench", "python")]
 INCLUDES = [flag for d in [NATIVE, *CORE_DIRS] for flag in ("-I", d)]
 
 

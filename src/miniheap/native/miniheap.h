@@ -340,6 +340,10 @@ mh_ref mh_peek_slot(mh_heap *heap, mh_handle object, uint32_t slot);
 int mh_ref_color(mh_heap *heap, mh_ref ref);
 uint64_t mh_ref_offset(mh_heap *heap, mh_ref ref);
 
+/* The table of functions the C-level Python Ref calls (miniheap-pyapi.h, C
+ * only): Python hands its address to miniheap._ref at import. */
+const void *mh_python_api(void);
+
 /* cdef-end */
 
 #endif

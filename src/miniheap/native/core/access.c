@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "barrier.h"
 #include "card.h"
+#include "miniheap-pyapi.h"
 
 /* The object a handle names, reached by dereferencing its reference directly. */
 static inline mh_object *object_of(mh_heap *h, mh_handle x)
@@ -166,6 +167,27 @@ int mh_write_payload_unlocked(mh_heap *h, mh_handle x, uint64_t offset, const vo
         return MH_ERROR;
     memcpy(obj_payload(o) + offset, src, length);
     return 0;
+}
+
+/* The C-level Python Ref's calls (miniheap-pyapi.h): never wait for the lock. */
+mh_handle load_try(mh_heap *h, mh_handle x, uint32_t slot)
+{
+    mh_heap *locked = heap_trylock(h);
+    if (!locked)
+        return MH_WOULD_BLOCK;
+    mh_handle r = MH_LIKELY(!h->mutators) ? mh_load_unlocked(h, x, slot) : MH_WOULD_BLOCK;
+    heap_unlock(locked);
+    return r;
+}
+
+int store_try(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value)
+{
+    mh_heap *locked = heap_trylock(h);
+    if (!locked)
+        return MH_WOULD_BLOCK;
+    int r = MH_LIKELY(!h->mutators) ? mh_store_unlocked(h, x, slot, value) : MH_WOULD_BLOCK;
+    heap_unlock(locked);
+    return r;
 }
 
 /* The hot public functions are defined beside their implementation (so it is

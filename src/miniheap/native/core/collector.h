@@ -37,6 +37,11 @@ typedef struct mh_collector {
     void (*release)(mh_heap *h);
     /* mh_alloc: a new object, its handle or MH_ERROR. */
     mh_handle (*alloc)(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
+    /* The C-level Python Ref's allocation (miniheap-pyapi.h), called holding the
+     * heap: a new object's handle if the fast path can make it; MH_WOULD_BLOCK
+     * for anything that might collect or wait (the caller then calls mh_alloc
+     * with the GIL released). NULL: always MH_WOULD_BLOCK. */
+    mh_handle (*alloc_try)(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
     /* The inline path's slow path (mh_new): a new object's heap offset, or
      * UINT64_MAX with the error set. */
     uint64_t (*alloc_object)(mh_heap *h, uint32_t nrefs, uint32_t nbytes);

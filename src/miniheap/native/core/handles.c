@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include "internal.h"
+#include "miniheap-pyapi.h"
 
 int handles_init(mh_heap *h)
 {
@@ -97,6 +98,17 @@ int mh_same_unlocked(mh_heap *h, mh_handle a, mh_handle b)
     /* handles always hold good references, but compare offsets: a colour
      * is not part of an object's identity */
     return ref_offset(&h->views, h->handles[a]) == ref_offset(&h->views, h->handles[b]);
+}
+
+/* The C-level Python Ref's release (miniheap-pyapi.h): never waits for the lock. */
+int release_try(mh_heap *h, mh_handle x)
+{
+    mh_heap *locked = heap_trylock(h);
+    if (!locked)
+        return MH_WOULD_BLOCK;
+    int r = MH_LIKELY(!h->mutators) ? mh_release_unlocked(h, x) : MH_WOULD_BLOCK;
+    heap_unlock(locked);
+    return r;
 }
 
 /* The hot public functions are defined beside their implementation (so it is

@@ -57,6 +57,22 @@ mh_heap *heap_lock(mh_heap *h)
     return h;
 }
 
+mh_heap *heap_trylock(mh_heap *h)
+{
+    if (!heap_ok(h))
+        return NULL;
+    if (heap_held(h)) {
+        h->holds++;
+        return h;
+    }
+    if (pthread_mutex_trylock(&h->lock) != 0)
+        return NULL;
+    __atomic_store_n(&h->owner, thread_id(), __ATOMIC_RELAXED);
+    h->holds = 1;
+    h->user_holds = 0;
+    return h;
+}
+
 void heap_unlock(mh_heap *h)
 {
     if (h && --h->holds == 0) {

@@ -179,6 +179,8 @@ static inline bool heap_held(const mh_heap *h)
 
 /* Take the heap (NULL if h is no heap); heap_unlock gives one hold back. */
 mh_heap *heap_lock(mh_heap *h);
+/* The same if the heap is free (or held by this thread already); NULL at once otherwise. */
+mh_heap *heap_trylock(mh_heap *h);
 void heap_unlock(mh_heap *h);
 
 /* At a poll, something for the holder to do: a pause to stop for, events to
@@ -295,6 +297,12 @@ static inline mh_handle handle_new(mh_heap *h, mh_ref ref)
         h->handle_hwm = (uint32_t)i + 1;
     return i;
 }
+
+/* The non-blocking calls of the C-level Python Ref (miniheap-pyapi.h): MH_WOULD_BLOCK when another
+ * thread holds the heap, or the call needs a path that may collect. */
+mh_handle load_try(mh_heap *h, mh_handle x, uint32_t slot);           /* access.c */
+int store_try(mh_heap *h, mh_handle x, uint32_t slot, mh_handle value);
+int release_try(mh_heap *h, mh_handle x);                             /* handles.c */
 
 /* alloc.c */
 uint64_t old_bump(mh_heap *h, uint64_t size);

@@ -7,6 +7,8 @@
 #include "card.h"
 #include "poison.h"
 #include "bump.h"
+#include "miniheap-pyapi.h"
+#include "serial.h"
 
 /* The fast path: one compare and one add. */
 static inline bool eden_bump(mh_heap *h, uint64_t size, uint64_t *offset)
@@ -154,13 +156,12 @@ uint64_t alloc_object(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 
 static mh_handle alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
 
-/* mh_alloc for the serial collector (core/api.c checked the heap). */
-mh_handle serial_alloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+/* The fast path: a small object that fits in eden, a free handle; MH_WOULD_BLOCK
+ * for anything else (an error to report, a collection, a humongous object).
+ * Allocated bytes are not counted here: they are read from eden's bump pointer
+ * when a collection starts (heap.c). */
+static inline mh_handle alloc_fast(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 {
-    /* The fast path: a small object that fits in eden, a free handle. Anything
-     * else (an error to report, a collection, a humongous object) is alloc_slow.
-     * Allocated bytes are not counted here: they are read from eden's bump
-     * pointer when a collection starts (heap.c). */
     uint64_t size = obj_size_for(nrefs, nbytes);
     if (MH_LIKELY(size <= h->small_max && size <= h->eden_end - h->eden_top &&
                   h->handle_free != HANDLE_END)) {
@@ -173,7 +174,20 @@ mh_handle serial_alloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
         h->stats.objects_allocated++;
         return handle_new(h, ref_good(&h->views, offset));
     }
-    return alloc_slow(h, nrefs, nbytes);
+    return MH_WOULD_BLOCK;
+}
+
+/* mh_alloc for the serial collector (core/api.c checked the heap). */
+mh_handle serial_alloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    mh_handle x = alloc_fast(h, nrefs, nbytes);
+    return MH_LIKELY(x != MH_WOULD_BLOCK) ? x : alloc_slow(h, nrefs, nbytes);
+}
+
+/* The C-level Python Ref's allocation (core/pyapi.c holds the heap): the fast path only. */
+mh_handle serial_alloc_try(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    return alloc_fast(h, nrefs, nbytes);
 }
 
 static mh_handle __attribute__((noinline)) alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes)

@@ -264,6 +264,7 @@ const mh_collector serial_collector = {
     .stop = serial_stop,
     .release = serial_release,
     .alloc = serial_alloc,
+    .alloc_try = serial_alloc_try,
     .alloc_object = alloc_object,
     .mutators_in = serial_mutators_in,
     .mutators_out = serial_mutators_out,

@@ -8,6 +8,7 @@
 #include "internal.h"
 
 mh_handle serial_alloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
+mh_handle serial_alloc_try(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
 int serial_verify(mh_heap *h);
 
 #endif
