@@ -514,6 +514,10 @@ class _RefMethods:
     def __len__(self):
         return self.nrefs
 
+    def __bool__(self):
+        # A Ref always names an object (a null slot loads as None), whatever its number of slots.
+        return True
+
     @property
     def nrefs(self):
         n = lib.mh_nrefs(self._heap._ptr, self._h)
@@ -581,7 +585,21 @@ class _RefMethods:
     def __exit__(self, *exc):
         self.release()
 
+    # -- one owner per handle --------------------------------------------------------------------
+    def __copy__(self):
+        return self.copy()  # an independent handle to the same object
+
+    def __deepcopy__(self, memo):
+        raise TypeError("a Ref cannot be deep-copied: its object lives in the heap, which is not "
+                        "copied; use ref.copy() for another Ref to the same object")
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("a Ref cannot be pickled: it names an object in this process's heap; pickle "
+                        "the payload (bytes(ref.data)) instead")
+
     def __repr__(self):
+        if self._heap is None:  # Ref.__new__(Ref) alone: owns nothing
+            return "<Ref uninitialised>"
         if self._h < 0:
             return "<Ref released>"
         if self._heap._ptr == ffi.NULL:
@@ -590,8 +608,9 @@ class _RefMethods:
 
 
 for _name, _value in vars(_RefMethods).items():
-    if not _name.startswith("__") or _name in ("__eq__", "__hash__", "__len__", "__enter__", "__exit__",
-                                               "__repr__"):
+    if not _name.startswith("__") or _name in ("__eq__", "__hash__", "__len__", "__bool__", "__enter__",
+                                               "__exit__", "__repr__", "__copy__", "__deepcopy__",
+                                               "__reduce_ex__"):
         setattr(Ref, _name, _value)
 Ref.__doc__ = _RefMethods.__doc__
 del _name, _value
