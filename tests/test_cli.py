@@ -91,6 +91,65 @@ def test_probe_piped_into_head():
     assert len(done.stdout.splitlines()) == 3 and "Traceback" not in done.stderr
 
 
+# ------------------------------------------------------------------- Ctrl-C
+
+# A command whose Ctrl-C lands in a finalizer, made certain: SIGINT arrives while __del__ runs Python code.
+INTERRUPTED_IN_A_FINALIZER = """
+import os, signal, sys, time
+from miniheap.cli import quiet_on_broken_pipe
+
+class Released:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 0.05
+        while time.monotonic() < deadline:  # Python code: the signal's handler runs in here
+            pass
+
+@quiet_on_broken_pipe
+def main():
+    Released()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the program goes on; the interrupt must reach it
+        pass
+    print("the interrupt was lost")
+    return 0
+
+sys.exit(main())
+"""
+
+
+def test_ctrl_c_caught_in_a_finalizer_still_ends_the_command():
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_IN_A_FINALIZER], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 130 and done.stderr.strip() == "interrupted", (done.returncode, done.stderr)
+    assert "lost" not in done.stdout
+
+
+def test_ctrl_c_during_the_demo_ends_it_with_status_130_and_one_line():
+    """The demo releases Refs all the time, so Ctrl-C often lands in Ref.__del__."""
+    import signal
+    import time
+
+    p = subprocess.Popen([sys.executable, DEMO, "--work", "2000", "--gc-log", "off"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for line in p.stdout:
+            if line.startswith("[workload]"):
+                break
+        time.sleep(0.3)  # in the middle of the workload, where Refs die all the time
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, (p.returncode, err[-1000:])
+    assert err.strip() == "interrupted", err[-1000:]
+    assert "7. Summary" not in out
+
+
 # ------------------------------------------------------------------- progress
 
 

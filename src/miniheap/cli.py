@@ -6,7 +6,9 @@
 * Standard output closed early (``python -m miniheap probe | head -3``) ends the command quietly, as
   ``cat`` ends when ``head`` stops reading: no traceback. The exit status is 141 (128 + SIGPIPE), what a
   shell reports for a process that SIGPIPE killed.
-* Ctrl-C ends the command with status 130 and one line, not a traceback.
+* Ctrl-C ends the command with status 130 and one line, not a traceback, wherever it lands: an
+  interrupt that arrives while a finalizer runs (a ``Ref`` released by ``__del__``, from which Python
+  cannot raise) is held back a few milliseconds instead of being printed as "Exception ignored" and lost.
 * :class:`Progress` keeps one line on standard error up to date during a long run, when standard error
   is a terminal; in a pipe or a log file it writes nothing.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import threading
 import time
@@ -36,6 +39,7 @@ def quiet_on_broken_pipe(main):
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
+        restore = _interrupt_outside_finalizers()
         try:
             status = main(*args, **kwargs)
             sys.stdout.flush()  # a pipe closed after the last print fails here, still inside the guard
@@ -46,8 +50,51 @@ def quiet_on_broken_pipe(main):
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        finally:
+            restore()
 
     return wrapper
+
+
+# How long an interrupt that arrived inside a finalizer waits before it is raised again.
+_RETRY_SECONDS = 0.005
+
+
+def _interrupt_outside_finalizers():
+    """Make Ctrl-C raise KeyboardInterrupt only outside finalizers; return what undoes it.
+
+    Python runs a signal handler in whatever Python code is running at that moment, and in a busy heap
+    that is often a ``__del__``. An exception cannot leave a finalizer: Python prints "Exception ignored
+    in ... KeyboardInterrupt" and carries on as if no key had been pressed. So an interrupt that finds
+    a finalizer on the stack sets a timer (SIGALRM, handled the same way) and is raised a few
+    milliseconds later, in the program itself. SIGINT is left alone when it is not Python's default
+    (ignored in a background job, or a handler of the caller's), SIGALRM when the caller uses it, and
+    both outside the main thread."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return lambda: None
+    signals = [signal.SIGINT] + ([signal.SIGALRM] if signal.getsignal(signal.SIGALRM) == signal.SIG_DFL else [])
+    try:
+        saved = {sig: signal.signal(sig, _on_interrupt) for sig in signals}
+    except ValueError:  # not the main thread: signals are not ours to handle
+        return lambda: None
+
+    def restore():
+        if signal.SIGALRM in saved:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def _on_interrupt(signum, frame):
+    if signal.getsignal(signal.SIGALRM) is _on_interrupt:
+        while frame is not None:
+            if frame.f_code.co_name == "__del__":
+                signal.setitimer(signal.ITIMER_REAL, _RETRY_SECONDS)  # raised again from _on_interrupt
+                return
+            frame = frame.f_back
+    raise KeyboardInterrupt
 
 
 def _silence_stdout() -> None:
