@@ -208,3 +208,20 @@ def test_pretouched_heaps_larger_than_the_machine_are_refused_before_any_jvm_sta
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "MemAvailable" in result.stderr and "--no-pretouch" in result.stderr
+
+
+def test_the_java_program_counts_the_demo_workloads_sizes():
+    """LiveSet.java and the demo's workload make the same objects for the same --work: the Java program
+    counts each step in miniheap's object sizes, which change with the header (8 bytes now)."""
+    from importlib import resources
+
+    from miniheap.demo import object_bytes
+
+    source = resources.files("miniheap").joinpath("java/LiveSet.java").read_text()
+    sizes = dict(re.findall(r"\b(REQUEST_BYTES|SESSION_BYTES|ENTRY_BYTES) = (\d+)", source))
+    assert {k: int(v) for k, v in sizes.items()} == {
+        "REQUEST_BYTES": object_bytes(2, 48) + object_bytes(0, 32),
+        "SESSION_BYTES": object_bytes(1, 96),
+        "ENTRY_BYTES": 4 * object_bytes(1, 120)}
+    for name in ("new Node(48)", "new Node(32)", "new Node(96)", "new Node(120)"):
+        assert name in source  # the shapes those sizes are of

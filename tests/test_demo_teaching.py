@@ -3,6 +3,7 @@ import errno
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -44,6 +45,26 @@ def test_the_default_run_shows_three_pretouched_views_of_one_memfd(tmp_path):
         assert abs(pss - snap["backing"]) <= 64 << 10, (name, pss, snap["backing"])  # ... PSS about the backing
         assert snap["touched"] == snap["backing"]
     assert "(3.0 times as much)" in result.stdout
+
+
+def _figure(text):
+    """Bytes of a figure as the demo prints it: 16M, 16.0M, 219.1K, 0B."""
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]?)B?", text).groups()
+    return float(number) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[unit]
+
+
+def test_the_workload_allocates_what_it_says_and_its_lines_agree_with_the_heap():
+    """--work N allocates N MiB of the heap's objects: the progress lines and the summary (the heap's own
+    count) say the same."""
+    result = run_demo("--work", "16", "--mapping", "none", "--pretouch", "false", "--gc-log", "off")
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = re.findall(r"^\[workload\] 100%  allocated (\S+),", result.stdout, re.M)
+    summary = re.search(r"^allocated: +(\S+) in \d+ objects", result.stdout, re.M)
+    assert last and summary, result.stdout[-2000:]
+    progress, heap = _figure(last[-1]), _figure(summary[1])
+    assert progress == 16 << 20, last[-1]  # (as printed: to 0.1M)
+    # the heap also holds the demo's few other objects (the session and cache tables: 48 KiB)
+    assert abs(heap - progress) <= 0.1 * (1 << 20) + (64 << 10), (last[-1], summary[1])
 
 
 def test_demo_defaults_yield_to_the_command_line():

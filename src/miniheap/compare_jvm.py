@@ -393,7 +393,7 @@ def parse_args(argv, prog=None):
     p.add_argument("--java", metavar="PATH", help="the java launcher to use (default: JAVA_HOME, PATH, "
                    "then the usual JVM folders; MINIHEAP_JVM_DIRS replaces the folders)")
     p.add_argument("--heap-size", default="256M", metavar="SIZE", help="heap size of both (default 256M)")
-    p.add_argument("--work", type=int, default=96, metavar="MB", help="megabytes each allocates (default 96)")
+    p.add_argument("--work", type=int, default=96, metavar="MB", help="MiB each allocates, counted in miniheap's object sizes (default 96)")
     p.add_argument("--no-pretouch", action="store_true", help="without -XX:+AlwaysPreTouch / pretouch")
     p.add_argument("--figures", action="store_true", help="also print every figure as one JSON line")
     p.add_argument("--wait", action="store_true",
@@ -450,7 +450,8 @@ def main(argv=None, out=None, prog=None):
         runs.append(mine_run)
         mine = mine_run.figures()
         columns = [jdk, mine] + ([gen] if gen else [])
-        print(f"compare-jvm: heap {format_size(heap_size)}, {args.work} MB allocated on each side, "
+        print(f"compare-jvm: heap {format_size(heap_size)}, the same objects on each side ({args.work} MiB in "
+              f"miniheap's object sizes), "
               f"{'pre-touched' if not args.no_pretouch else 'not pre-touched'}", file=out)
         print(f"JDK: {multi[0].version} ({multi[0].java})\n  $ {' '.join(jvm.command)}", file=out)
         if gen:

@@ -34,7 +34,7 @@ def parse_args(argv, prog=None):
         epilog="The same run as python -m miniheap demo and python examples/gc_demo.py.")
     config_mod.add_arguments(p)
     p.add_argument("--work", type=int, default=192, metavar="MB",
-                   help="megabytes the workload allocates (default 192)")
+                   help="MiB the workload allocates, counted in the heap's object sizes (default 192)")
     p.add_argument("--fallback", action="store_true",
                    help="if the chosen backend cannot work here, warn and use memfd instead of exiting 2")
     out = p.add_argument_group("output files")
@@ -188,16 +188,29 @@ def walk(node):
         node = node[0]
 
 
+def object_bytes(refs, data):
+    """An object's size in the heap, as the C core lays it out: one header word, one word per
+    reference slot, the payload rounded up to whole words."""
+    from ._native import lib
+
+    return lib.MH_HEADER_BYTES + 8 * refs + (data + 7) // 8 * 8
+
+
 def run_workload(heap, megabytes, out, sampler, progress=None):
     """Three lifetimes, as a server makes them: per-request garbage, sessions that live for a few
     collections, and cache entries that live long enough to be promoted and die in the old generation
-    (garbage only a full collection reclaims)."""
+    (garbage only a full collection reclaims). ``megabytes`` (MiB) is counted in the heap's own object
+    sizes, so the progress lines agree with the heap's allocated bytes; java/LiveSet.java counts the
+    same sizes, so both sides of compare-jvm make the same objects."""
     import random
 
     from .sizes import format_size
 
     rng = random.Random(2017)
     target = megabytes << 20
+    request_bytes = object_bytes(2, 48) + object_bytes(0, 32)
+    session_bytes = object_bytes(1, 96)
+    entry_bytes = 4 * object_bytes(1, 120)
     sessions = heap.alloc(refs=4096, data=0)
     cache = heap.alloc(refs=2048, data=0)
     allocated, i, step = 0, 0, target // 10
@@ -206,12 +219,12 @@ def run_workload(heap, megabytes, out, sampler, progress=None):
     while allocated < target:
         request = heap.alloc(refs=2, data=48)  # dies at once
         request[0] = heap.alloc(refs=0, data=32)
-        allocated += 128
+        allocated += request_bytes
         if i % 16 == 0:  # a session: replaced after about 65k requests
             session = heap.alloc(refs=1, data=96)
             session[0] = request
             sessions[rng.randrange(4096)] = session
-            allocated += 128
+            allocated += session_bytes
         if i % 128 == 0:  # a cache entry of four nodes: lives for many collections
             entry = heap.alloc(refs=1, data=120)
             for _ in range(3):
@@ -221,7 +234,7 @@ def run_workload(heap, megabytes, out, sampler, progress=None):
             slot = rng.randrange(2048)
             walk(cache[slot])  # read the entry it replaces: every step is a load, with the barrier
             cache[slot] = entry
-            allocated += 4 * 144
+            allocated += entry_bytes
         i += 1
         if not halfway_done and allocated >= target // 2:
             # As a System.gc() would: afterwards the coloured layout's heap fields hold stale colours
@@ -315,7 +328,7 @@ def run(argv=None, out=None, prog=None):
         show_object_through_views(heap, out)
 
         sampler = Recorder(heap, loaded, title="miniheap demo")
-        heading(5, f"A workload: {args.work} MB of short- and long-lived objects, GC log streaming", out)
+        heading(5, f"A workload: {args.work} MiB of short- and long-lived objects, GC log streaming", out)
         before, map_before = heap.memory(), heap.region_map()
         sampler.sample("before the workload")
         # The demo's own lines show its progress on a terminal; the status line is for a redirected run.

@@ -2,7 +2,11 @@
 //
 // It allocates like miniheap's demo workload (gc_demo.py, section 5): per-request garbage that dies
 // at once, sessions replaced after a while, cache entries of four nodes that live long enough to be
-// promoted and die old; a System.gc() halfway and one at the end. Then it prints its PID and waits
+// promoted and die old; a System.gc() halfway and one at the end. MEGABYTES (MiB) is counted in
+// miniheap's object sizes (a header word, a word per reference, the payload in whole words: a request
+// and its response 112 bytes, a session 112, a cache entry of four nodes 544), so both sides of
+// compare-jvm make the same objects; the JVM's own sizes differ (tests/test_compare_jvm.py keeps the
+// numbers here equal to miniheap's). Then it prints its PID and waits
 // for a line on standard input, so that /proc/PID/maps and smaps can be read while the heap is
 // still mapped. It never prints anything else on standard output except the GC log the JVM adds.
 import java.io.BufferedReader;
@@ -10,6 +14,9 @@ import java.io.InputStreamReader;
 import java.util.Random;
 
 public class LiveSet {
+    // miniheap's sizes of what one step allocates (see above)
+    static final long REQUEST_BYTES = 112, SESSION_BYTES = 112, ENTRY_BYTES = 544;
+
     static final class Node {
         Node next;
         final byte[] payload;
@@ -26,12 +33,12 @@ public class LiveSet {
         for (int i = 0; allocated < target; i++) {
             Node request = new Node(48);
             request.next = new Node(32);
-            allocated += 128;
+            allocated += REQUEST_BYTES;
             if (i % 16 == 0) {
                 Node session = new Node(96);
                 session.next = request;
                 sessions[rng.nextInt(sessions.length)] = session;
-                allocated += 128;
+                allocated += SESSION_BYTES;
             }
             if (i % 128 == 0) {
                 Node entry = new Node(120);
@@ -43,7 +50,7 @@ public class LiveSet {
                 int slot = rng.nextInt(cache.length);
                 for (Node n = cache[slot]; n != null; n = n.next) { } // read what it replaces
                 cache[slot] = entry;
-                allocated += 4 * 144;
+                allocated += ENTRY_BYTES;
             }
             if (!halfway && allocated >= target / 2) {
                 System.gc();
