@@ -45,6 +45,16 @@ def test_demo_help_names_the_script_it_was_run_as():
     assert "--html" in done.stdout and "--trace-events" in done.stdout
 
 
+def test_demo_help_gives_the_defaults_the_demo_runs_with():
+    """The demo runs colored and pre-touched unless told otherwise: its --help must not say none and false."""
+    from miniheap.demo import DEMO_DEFAULTS
+
+    text = " ".join(run("demo", "--help").stdout.split())
+    assert DEMO_DEFAULTS == {"mapping": "colored", "pretouch": True}  # what the words below describe
+    assert "(default: colored in the demo, none elsewhere)" in text
+    assert "(default: true in the demo, false elsewhere)" in text
+
+
 def test_bench_help_has_no_internal_references_or_markup():
     text = run("bench", "--help").stdout
     assert "``" not in text and "issue #" not in text and ":ref:" not in text

@@ -688,14 +688,25 @@ def flag_of(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser, config_flag: bool = True) -> None:
-    """Give a CLI --config and one flag per field (--backend, --heap-size, ...)."""
-    group = parser.add_argument_group("heap configuration", "precedence: defaults < --config file < MINIHEAP_* environment < these flags")
+def add_arguments(parser: argparse.ArgumentParser, config_flag: bool = True,
+                  command_defaults: dict[str, object] | None = None, command: str = "") -> None:
+    """Give a CLI --config and one flag per field (--backend, --heap-size, ...).
+
+    ``command_defaults`` are the values a command uses where nothing else sets the key (the demo's
+    mapping colored): --help shows those, not HeapConfig's, and says whose they are."""
+    command_defaults = command_defaults or {}
+    precedence = "defaults < --config file < MINIHEAP_* environment < these flags"
+    if command_defaults:
+        precedence = f"defaults < {command}'s defaults < --config file < MINIHEAP_* environment < these flags"
+    group = parser.add_argument_group("heap configuration", f"precedence: {precedence}")
     if config_flag:
         group.add_argument("--config", metavar="PATH", default=None, help=f"TOML file with a [{TOML_TABLE}] table (default: ${CONFIG_ENV})")
     defaults = HeapConfig()
     for attribute in attrs.fields(HeapConfig):
         default = format_value(attribute.name, getattr(defaults, attribute.name))
+        if attribute.name in command_defaults:
+            default = (f"{format_value(attribute.name, command_defaults[attribute.name])} in the {command}, "
+                       f"{default} elsewhere")
         # default=None, so cli_overrides can tell "not given" from "given the default value".
         group.add_argument(
             flag_of(attribute.name),

@@ -32,7 +32,7 @@ def parse_args(argv, prog=None):
     p = OneLineParser(
         prog=prog, description="A guided run of miniheap: backends, views, collections, memory.",
         epilog="The same run as python -m miniheap demo and python examples/gc_demo.py.")
-    config_mod.add_arguments(p)
+    config_mod.add_arguments(p, command_defaults=DEMO_DEFAULTS, command="demo")
     p.add_argument("--work", type=int, default=192, metavar="MB",
                    help="MiB the workload allocates, counted in the heap's object sizes (default 192)")
     p.add_argument("--fallback", action="store_true",
