@@ -116,6 +116,17 @@ def test_an_output_in_a_missing_folder_is_refused_before_the_run(tmp_path, flag)
     assert line.startswith("miniheap: ")
 
 
+def test_plot_without_matplotlib_is_refused_before_the_run(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as on a machine without it
+    out = io.StringIO()
+    status = demo.main(["--plot", str(tmp_path / "run.png"), "--work", "1"], out=out)
+    err = capsys.readouterr().err
+    assert status == 2 and out.getvalue() == "", "the run started although the plot cannot be drawn"
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "matplotlib is not installed" in lines[0] and "pip install" in lines[0], err
+    assert not (tmp_path / "run.png").exists()
+
+
 def test_a_commit_that_fails_mid_run_ends_in_one_line(monkeypatch, capsys):
     """A huge-page pool that runs dry during the workload: the old generation's first commit fails."""
     from miniheap.backends import memfd

@@ -83,6 +83,12 @@ def check_outputs(args, config):
             problems.append(f"{flag} {path}: the folder {folder} is not writable: write elsewhere")
         elif os.path.isdir(path):
             problems.append(f"{flag} {path}: is a folder: give a file name")
+    if args.plot:
+        from . import plot
+
+        if not plot.available():
+            problems.append(f"--plot {args.plot}: matplotlib is not installed: {plot.INSTALL_ADVICE}, "
+                            f"or leave out --plot")
     if args.work <= 0:
         problems.append(f"--work {args.work}: the workload must allocate at least 1 MB: give e.g. --work 192")
     if config.pretouch:

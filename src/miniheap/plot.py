@@ -22,6 +22,11 @@ STATE_SPACE = {"E": "eden", "e": "eden", "S": "survivor", "s": "survivor", "O": 
 INSTALL_ADVICE = "pip install matplotlib (or, from a checkout of miniheap, pip install '.[plot]')"
 
 
+def available() -> bool:
+    """Whether --plot can draw here (matplotlib imports)."""
+    return _pyplot() is not None
+
+
 def _pyplot():
     try:
         import matplotlib
