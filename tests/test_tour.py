@@ -155,6 +155,7 @@ def test_huge_page_step_says_how_to_reserve_without_a_pool(small_pool):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err[-2000:]
     assert "skipped: the pool is too small" in out and "sysctl vm.nr_hugepages=" in out
+    assert "needs 4 of them. A heap of 8M needs 4 huge pages" in out  # a sentence, not ". a heap"
 
 
 def test_a_heap_larger_than_the_machine_is_refused_before_it_is_touched():
@@ -179,3 +180,19 @@ def test_help_goes_to_stdout_and_a_closed_pipe_ends_the_tour_quietly():
     p.wait(timeout=60)
     assert len(lines) == 3 and "Traceback" not in err and "failed" not in err, err
     assert p.returncode == 141  # 128 + SIGPIPE, as a shell reports a process a closed pipe ended
+
+
+def test_the_colour_marks_stand_under_the_colour_bits():
+    from miniheap.tour import describe_pointer
+
+    for bits in (42, 44, 28):
+        for colour in range(3):
+            value = 1 << (bits + colour) | 0x1000048
+            lines = describe_pointer(value, bits).splitlines()
+            binary_line, marks_line = lines[1], lines[2]
+            digits = binary_line.rstrip().split()[-1]
+            first = binary_line.index(digits)  # the column of bit 47
+            column = {47 - i: first + i for i in range(len(digits))}
+            carets = [i for i, ch in enumerate(marks_line) if ch == "^"]
+            assert carets == [column[b] for b in (bits + 2, bits + 1, bits)], (bits, binary_line, marks_line)
+            assert binary_line[column[bits + colour]] == "1" and digits.count("1") == 1

@@ -322,11 +322,12 @@ class Tour:
         need = 4  # pages of 2 MiB: a small heap of 8 MiB
         free = hugepages.free_pages()
         if free < need:
+            advice = hugepages.shortage_advice(need * hugepages.HUGE_PAGE_SIZE)
             self.step(
                 "huge pages (skipped: the pool is too small)",
-                f"Huge pages come from a pool that root reserves in advance; {free} are free now and this "
-                f"step needs {need}. {hugepages.shortage_advice(need * hugepages.HUGE_PAGE_SIZE)}, then run "
-                f"the tour again. Give them back with sysctl vm.nr_hugepages=0.",
+                f"Huge pages come from a pool that root reserves in advance, and this step needs {need} of "
+                f"them. {advice[0].upper()}{advice[1:]}, then run the tour again. Give them back afterwards "
+                f"with sysctl vm.nr_hugepages={hugepages.total_pages()}.",
                 [("grep -E 'HugePages_(Total|Free|Rsvd)' /proc/meminfo", "the pool")],
                 {"huge": False, "free": free})
             return
@@ -407,9 +408,10 @@ def describe_pointer(value, bits):
     binary = format(value >> (bits - 1) & ((1 << (48 - bits + 1)) - 1), f"0{48 - bits + 1}b")
     marks = "".join("^" if bits <= b <= top else " " for b in range(47, bits - 2, -1))
     colour = _colour_of(value, bits)
+    label = f"  bits 47..{bits - 1:<2}       "
     return (f"  value            {value:#018x}\n"
-            f"  bits 47..{bits - 1:<2}       {binary}\n"
-            f"                   {marks}  bits {top}, {top - 1}, {bits}: the colour = "
+            f"{label}{binary}\n"
+            f"{' ' * len(label)}{marks}  bits {top}, {top - 1}, {bits}: the colour = "
             f"{colour or 'none (several bits set: not a valid reference)'}\n"
             f"  offset           {value & ((1 << bits) - 1):#x} (value & (1<<{bits})-1): the same in every view")
 
