@@ -104,6 +104,9 @@ def test_compare_jvm_figures_match_proc_read_independently():
         if len(columns) == 3:  # a JDK 21+: generational ZGC, one view, RSS about PSS
             gen = columns[2]
             assert len(gen["views"]) == 1 and gen["views_rss"] / gen["views_pss"] < 1.2
+            assert gen["coloured"] is False and jdk_side["coloured"] and mine["coloured"]
+            row = next(line for line in text if line.startswith("view colour bits"))
+            assert row.rstrip().endswith("none (low pointer bits)"), row  # its base is no colour bit
         p.stdin.write("\n")
         p.stdin.flush()
         rest = p.stdout.read()
@@ -127,6 +130,33 @@ def test_without_a_jdk_one_line_says_how_to_get_one_and_exits_2(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "apt-get install openjdk-17-jdk-headless" in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("java", ["/no/such/bin/java", "/bin/true"])
+def test_a_java_that_is_not_a_jdk_is_named_in_one_line(java):
+    result = subprocess.run([sys.executable, "-m", "miniheap", "compare-jvm", "--java", java], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and result.stdout == "", result.stderr
+    assert lines[0].startswith(f"compare-jvm: --java {java}: "), lines[0]
+    assert ("no such program" if java.startswith("/no/") else "not a JDK's java launcher") in lines[0]
+
+
+def test_the_generational_column_shows_no_colour_bits():
+    """Generational ZGC keeps the colour in the pointer's low bits: the bit of its heap's base is no colour."""
+    from types import SimpleNamespace
+
+    def figures(label, bases, coloured):
+        views = [{"bit": b.bit_length() - 1, "base": b, "mappings": 1, "reserved": 4 << 30, "offsets": [(0, 0)],
+                  "rss": 1, "pss": 1, "extent": 1} for b in bases]
+        return SimpleNamespace(label=label, pid=1, views=views, memfd="/memfd:java_heap (deleted)",
+                               rollup={}, views_rss=1, views_pss=1, backing=0, touched=0, offsets_equal=(1, 1),
+                               coloured=coloured)
+
+    table = compare_jvm.side_by_side([figures("JDK 17 ZGC", [1 << 42, 1 << 43, 1 << 44], True),
+                                      figures("JDK 25 generational ZGC", [1 << 42], False)])
+    row = next(line for line in table.splitlines() if line.startswith("view colour bits"))
+    assert row.split()[-3:] == ["none", "(low", "pointer", "bits)"][-3:] and "42, 43, 44" in row, row
 
 
 def test_jdks_are_found_through_java_home_and_the_jvm_folders(tmp_path):

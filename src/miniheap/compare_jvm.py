@@ -109,8 +109,10 @@ def find_jdks(env=os.environ, java=None):
 class HeapFigures:
     """How one process maps its heap, read from /proc the same way for the JDK and for miniheap."""
 
-    def __init__(self, label, pid, backing_name, gc_lines):
-        self.label, self.pid, self.gc_lines = label, pid, gc_lines
+    def __init__(self, label, pid, backing_name, gc_lines, coloured=True):
+        # coloured: the views sit at colour bits (multi-mapped ZGC, miniheap's colored layout); in
+        # generational ZGC the colour is in the pointer's low bits and the heap's base is just an address
+        self.label, self.pid, self.gc_lines, self.coloured = label, pid, gc_lines, coloured
         maps = read_maps(pid)
         heap = [m for m in maps if backing_name in m.path]
         self.memfd = heap[0].path if heap else "(none)"
@@ -148,7 +150,7 @@ class HeapFigures:
         return sum(1 for virtual, file in pairs if virtual == file), len(pairs)
 
     def as_dict(self):
-        return {"label": self.label, "pid": self.pid, "memfd": self.memfd, "fd": self.fd_name,
+        return {"label": self.label, "pid": self.pid, "coloured": self.coloured, "memfd": self.memfd, "fd": self.fd_name,
                 "views": self.views, "rollup": self.rollup, "backing": self.backing, "touched": self.touched,
                 "views_rss": self.views_rss, "views_pss": self.views_pss, "gc": self.gc_lines}
 
@@ -222,7 +224,7 @@ class JvmRun:
 
     def figures(self):
         gc = [line for line in self.lines if "[gc" in line and "gc,init" not in line]
-        return HeapFigures(self.label, self.pid, "memfd:java_heap", gc)
+        return HeapFigures(self.label, self.pid, "memfd:java_heap", gc, coloured=not self.generational)
 
     def init_lines(self):
         return [line for line in self.lines if "gc,init" in line]
@@ -294,7 +296,7 @@ def side_by_side(columns):
         ("process", lambda f: f"pid {f.pid}"),
         ("views (maps lines of the heap)", lambda f: str(len(f.views))),
         ("view base addresses", lambda f: views(f, "base", hex)),
-        ("view colour bits", lambda f: views(f, "bit", str)),
+        ("view colour bits", lambda f: views(f, "bit", str) if f.coloured else "none (low pointer bits)"),
         ("mappings per view", lambda f: views(f, "mappings", str)),
         ("address space reserved per view", lambda f: views(f, "reserved", format_size)),
         ("backing in /proc/PID/maps", lambda f: f.memfd),
@@ -422,7 +424,15 @@ def main(argv=None, out=None, prog=None):
     if big and not args.no_pretouch:
         print(f"compare-jvm: {big}", file=sys.stderr)
         return 2
+    if args.java and not (os.path.isfile(args.java) and os.access(args.java, os.X_OK)):
+        print(f"compare-jvm: --java {args.java}: no such program: give the path of a JDK's bin/java, or leave "
+              f"out --java to search JAVA_HOME, PATH and {':'.join(JVM_DIRS)}", file=sys.stderr)
+        return 2
     jdks = find_jdks(java=args.java)
+    if args.java and not jdks:
+        print(f"compare-jvm: --java {args.java}: not a JDK's java launcher (java -version did not answer, or it "
+              f"has no compiler to run a source file: a JRE): {INSTALL_HINT}", file=sys.stderr)
+        return 2
     multi = sorted((j for j in jdks if j.major in MULTI_MAPPED), key=lambda j: abs(j.major - 17))
     if not multi:
         seen = ", ".join(f"JDK {j.major} at {j.java}" for j in jdks) or "none"
