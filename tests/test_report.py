@@ -161,6 +161,9 @@ def test_trace_events_nest_and_agree_with_the_gc_log_of_the_same_run(demo_run):
     for gid, c in log.items():
         span = collections[gid]
         assert span["name"].endswith(")") and f"GC({gid}) Pause" in span["name"]
+        # the slice's figures say which collection it was, as its name does
+        assert span["args"]["kind"] == ("full" if " Pause Full " in span["name"] else "young"), span["args"]
+        assert span["args"]["cause"] in span["name"]
         # The log prints milliseconds with 3 decimals and uptimes in whole milliseconds.
         assert span["dur"] / 1e3 == pytest.approx(c["ms"], abs=6e-4)
         assert span["ts"] / 1e6 == pytest.approx(c["start"], abs=1.1e-3)

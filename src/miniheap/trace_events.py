@@ -33,7 +33,9 @@ def build(run) -> dict:
     for span in run.spans:
         events.append({"name": span.name, "cat": f"gc,{span.kind}", "ph": "X", "pid": PID,
                        "tid": threads[span.thread], "ts": _us(span.start), "dur": _us(span.duration),
-                       "args": dict(span.args, gc_id=span.gc_id, kind=span.kind)})
+                       # a collection's own args (kind young or full, cause, figures) win over the span's
+                       # pause/concurrent, which the category carries too
+                       "args": {"gc_id": span.gc_id, "kind": span.kind, **span.args}})
     events += _counters(run)
     return {"traceEvents": events, "displayTimeUnit": "ms",
             "otherData": {"producer": "miniheap", "command": run.command, "created": run.created,
