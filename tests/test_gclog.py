@@ -198,6 +198,18 @@ def test_phase_lines_are_dated_where_the_phases_ran():
     assert list(stamps.values()) == sorted(stamps.values())
 
 
+def test_a_step_inside_a_phase_is_logged_inside_it_in_time_order():
+    """A full collection's Roots run inside Phase 1: their lines come between its start and end lines,
+    and no line is dated before the one above it, as the JDK prints nested phases."""
+    lines = log_lines("gc*=debug", dict(full_event(), time=2.0))
+    messages = [re.sub(r"^\[[^]]*\]\[[^]]*\]\[[^]]*\] ", "", line) for line in lines]
+    order = [m for m in messages if "Phase 1" in m or "Roots" in m]
+    assert order == ["GC(2) Phase 1: Mark live objects", "GC(2) Roots", "GC(2) Roots 0.010ms",
+                     "GC(2) Phase 1: Mark live objects 2.000ms"], order
+    stamps = [float(line[1:line.index("s]")]) for line in lines]
+    assert stamps == sorted(stamps), lines
+
+
 def test_start_lines_list_the_configuration_as_gc_init_lines():
     out = io.StringIO()
     views = [type("View", (), dict(name="Marked0", start=1 << 42, length=64 * MIB))()]

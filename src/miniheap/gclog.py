@@ -177,12 +177,7 @@ class SerialFormat:
                                         f"max_promo({int(e.eden_before) + int(e.survivor_before)})", pause.start)
             yield self._pause_line(e, pause, end)
             return
-        for span in phases:
-            # SerialGC logs a full collection's "Phase N" lines at info and nothing finer; the steps
-            # inside them, and every phase of a young collection, are miniheap's and go to debug.
-            level = _INFO if full and span.depth == 1 else _DEBUG
-            yield Line(level, ("gc", "phases", "start"), f"{gid} {span.name}", span.start)
-            yield Line(level, ("gc", "phases"), f"{gid} {span.name} {_ms(span.duration * 1e9)}", span.end)
+        yield from self._phase_lines(gid, full, phases)
         if not full:
             yield from self._age_lines(e, end)
             if int(field_of(event, "promotion_failed_objects", 0) or 0):
@@ -198,6 +193,27 @@ class SerialFormat:
         yield Line(_INFO, ("gc", "heap"), f"{gid} DefNew: {young} Eden: {eden} From: {survivor}", end)
         yield Line(_INFO, ("gc", "heap"), f"{gid} Tenured: {_change(e.old_before, e.old_after, e.old_capacity)}", end)
         yield self._pause_line(e, pause, end)
+
+    @staticmethod
+    def _phase_lines(gid: str, full: bool, phases) -> Iterator[Line]:
+        """A start and an end line per phase, a step's lines inside its phase's (the spans come parent
+        first), so the lines run in time order as the JDK prints nested phases."""
+        def level(span):
+            # SerialGC logs a full collection's "Phase N" lines at info and nothing finer; the steps
+            # inside them, and every phase of a young collection, are miniheap's and go to debug.
+            return _INFO if full and span.depth == 1 else _DEBUG
+
+        def end(span):
+            return Line(level(span), ("gc", "phases"), f"{gid} {span.name} {_ms(span.duration * 1e9)}", span.end)
+
+        open_spans = []
+        for span in phases:
+            while open_spans and open_spans[-1].depth >= span.depth:
+                yield end(open_spans.pop())
+            yield Line(level(span), ("gc", "phases", "start"), f"{gid} {span.name}", span.start)
+            open_spans.append(span)
+        while open_spans:
+            yield end(open_spans.pop())
 
     @staticmethod
     def _pause_line(e: _Event, pause, end: float) -> Line:
