@@ -255,3 +255,36 @@ def test_the_java_program_counts_the_demo_workloads_sizes():
         "ENTRY_BYTES": 4 * object_bytes(1, 120)}
     for name in ("new Node(48)", "new Node(32)", "new Node(96)", "new Node(120)"):
         assert name in source  # the shapes those sizes are of
+
+
+def test_a_terminal_sees_which_program_runs_while_nothing_is_printed_yet():
+    """compare-jvm prints its report only once three programs have run: a status line on a terminal's
+    standard error says which one runs, and the report on standard output has none of it."""
+    import pty
+
+    jdk17()
+    main, child = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "miniheap", "compare-jvm", "--heap-size", HEAP, "--work", "8"],
+                              stdout=subprocess.PIPE, stderr=child, text=True, timeout=300, cwd=ROOT,
+                              env=dict(os.environ, MINIHEAP_PROGRESS_AFTER="0"))
+        os.close(child)
+        child = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if child is not None:
+            os.close(child)
+        os.close(main)
+    terminal = b"".join(chunks).decode(errors="replace")
+    assert done.returncode == 0, terminal[-2000:]
+    assert "compare-jvm: JDK 17 ZGC runs LiveSet.java" in terminal and "miniheap runs" in terminal
+    assert terminal.rstrip(" ").endswith("\r\x1b[K"), repr(terminal[-200:])  # erased before the report
+    assert "\x1b[K" not in done.stdout and "Differences, and why:" in done.stdout

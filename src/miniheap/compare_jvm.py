@@ -23,7 +23,7 @@ import time
 from importlib import resources
 
 from . import memory
-from .cli import quiet_on_broken_pipe
+from .cli import Progress, quiet_on_broken_pipe
 from .errors import MiniheapError
 from .maps import read_maps
 from .oneline import OneLineParser
@@ -444,7 +444,10 @@ def main(argv=None, out=None, prog=None):
     if os.environ.get("MINIHEAP_COLOR_BITS"):
         color_bits = int(os.environ["MINIHEAP_COLOR_BITS"])
     runs = []
+    # Three programs run before anything can be printed: a status line on a terminal says which.
+    progress = Progress("compare-jvm")
     try:
+        progress.update(f"JDK {multi[0].major} ZGC runs LiveSet.java")
         jvm = JvmRun(multi[0], heap_size, args.work, pretouch=not args.no_pretouch)
         runs.append(jvm)
         jdk = jvm.figures()
@@ -452,13 +455,16 @@ def main(argv=None, out=None, prog=None):
             color_bits = jdk.views[0]["bit"]  # the JDK's own choice for this heap size
         gen = None
         if generational_jdk is not None:
+            progress.update(f"JDK {generational_jdk.major} generational ZGC runs LiveSet.java")
             gen_run = JvmRun(generational_jdk, heap_size, args.work, generational=True,
                              pretouch=not args.no_pretouch)
             runs.append(gen_run)
             gen = gen_run.figures()
+        progress.update("miniheap runs the same workload")
         mine_run = MiniheapRun(heap_size, args.work, color_bits, pretouch=not args.no_pretouch)
         runs.append(mine_run)
         mine = mine_run.figures()
+        progress.close()
         columns = [jdk, mine] + ([gen] if gen else [])
         print(f"compare-jvm: heap {format_size(heap_size)}, the same objects on each side ({args.work} MiB in "
               f"miniheap's object sizes), "
@@ -495,6 +501,7 @@ def main(argv=None, out=None, prog=None):
         print(f"compare-jvm: miniheap's heap: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     finally:
+        progress.close()
         for run in reversed(runs):
             run.close()
     return 0
