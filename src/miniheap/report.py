@@ -319,7 +319,7 @@ SCRIPT = """
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("run-data").textContent);
-  var colors = data.colors, names = data.stateNames, size = data.regionSize;
+  var colors = data.colors, names = data.stateNames, spaces = data.spaces, size = data.regionSize;
   var slider = document.getElementById("snapshot");
   var label = document.getElementById("snapshot-label");
   var map = document.getElementById("region-map");
@@ -349,7 +349,8 @@ SCRIPT = """
       cell.querySelector("text").textContent = state === "." ? "" : state;
       cell.querySelector("title").textContent = "region " + i + ": " + (names[state] || state) + ", " + fmt(used);
       cell.setAttribute("data-state", state);
-      tally[names[state.toUpperCase()] || names[state]] = (tally[names[state.toUpperCase()] || names[state]] || 0) + 1;
+      var space = spaces[state] || state;  // from- and to-space are both survivor regions
+      tally[space] = (tally[space] || 0) + 1;
     }
     map.setAttribute("data-snapshot", String(index));
     var counts = Object.keys(tally).map(function (k) { return tally[k] + " " + k; }).join(", ");
@@ -402,7 +403,7 @@ def render(run) -> str:
                          "used": r["used"]} for r in run.regions],
             "regionSize": run.region_size,
             "colors": {ch: SPACE_COLORS[space] for ch, space in STATE_SPACE.items()},
-            "stateNames": STATE_NAMES}
+            "stateNames": STATE_NAMES, "spaces": STATE_SPACE}
     young = sum(1 for x in run.collections if x["kind"] == "young")
     full = len(run.collections) - young
     longest = max([x["pause_ms"] for x in run.collections] + [0.0])
