@@ -77,6 +77,40 @@ def test_report_loads_without_errors_and_the_slider_replays_the_regions(demo_run
     assert pixels[:, :, :3].std() > 0.05 and len(colours) > 30, "the screenshot is blank"
 
 
+def test_the_slider_label_counts_the_regions_of_each_space(demo_run, browser):
+    """The label under the slider says how many regions each space has: a survivor's empty to-space
+    ('s') is a survivor region too, not a second from-space."""
+    from collections import Counter
+
+    from miniheap.plot import STATE_SPACE
+
+    run = json.loads(demo_run["run.json"].read_text())
+    browser.open(demo_run["report.html"].as_uri())
+    label = browser.evaluate("document.getElementById('snapshot-label').textContent")
+    counts = Counter(STATE_SPACE[ch] for ch in run["regions"][-1]["states"])
+    expected = ", ".join(f"{n} {space}" for space, n in counts.items())
+    assert label.endswith(f"({expected})"), (label, expected)
+    assert "(from)" not in label
+
+
+def test_the_tour_writes_the_report_of_its_heap(browser, tmp_path):
+    html, trace = tmp_path / "tour.html", tmp_path / "tour.json"
+    done = subprocess.run([sys.executable, "-m", "miniheap", "tour", "--no-pause", "--html", str(html),
+                           "--trace-events", str(trace)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"report written to {html}" in done.stdout and f"trace events written to {trace}" in done.stdout
+    browser.open(html.as_uri())
+    assert browser.evaluate("document.body.getAttribute('data-ready')") == "yes", browser.errors()
+    assert browser.errors() == []
+    page = html.read_text()
+    assert "miniheap tour" in page and "0x0000100000000000" in page  # the Remapped view of the tour's heap
+    names = [e["name"] for e in json.loads(trace.read_text())["traceEvents"] if e["ph"] == "X"]
+    from miniheap.gclog import parse_jvm_log
+
+    logged = [f"GC({p.id}) Pause {p.kind.title()} ({p.cause})" for p in parse_jvm_log(done.stdout)]
+    assert len(logged) >= 2 and [n for n in names if n.startswith("GC(")] == logged
+
+
 def test_a_broken_script_is_caught(demo_run, browser, tmp_path):
     """The browser test can fail: the same page with a mistake in its script reports the error."""
     page = demo_run["report.html"].read_text()

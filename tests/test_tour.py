@@ -196,3 +196,12 @@ def test_the_colour_marks_stand_under_the_colour_bits():
             carets = [i for i, ch in enumerate(marks_line) if ch == "^"]
             assert carets == [column[b] for b in (bits + 2, bits + 1, bits)], (bits, binary_line, marks_line)
             assert binary_line[column[bits + colour]] == "1" and digits.count("1") == 1
+
+
+def test_an_output_in_a_missing_folder_is_refused_before_the_first_step(tmp_path):
+    missing = tmp_path / "no" / "such"
+    p = tour("--no-pause", "--html", str(missing / "tour.html"))
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and out == "", out[-500:]
+    assert err.strip().splitlines() == [f"miniheap tour: --html {missing / 'tour.html'}: the folder {missing} "
+                                        f"does not exist: create it or write elsewhere"], err

@@ -97,6 +97,23 @@ def _on_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def output_problems(outputs) -> list[str]:
+    """One line for each file a command was asked to write that it could not, found before it runs:
+    ``outputs`` is (what asked for it, path or None) pairs such as ("--html", "run.html")."""
+    problems = []
+    for flag, path in outputs:
+        if not path:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            problems.append(f"{flag} {path}: the folder {folder} does not exist: create it or write elsewhere")
+        elif not os.access(folder, os.W_OK):
+            problems.append(f"{flag} {path}: the folder {folder} is not writable: write elsewhere")
+        elif os.path.isdir(path):
+            problems.append(f"{flag} {path}: is a folder: give a file name")
+    return problems
+
+
 def _silence_stdout() -> None:
     # Python flushes sys.stdout once more at exit; pointed at /dev/null that flush cannot fail and print
     # "Exception ignored ... BrokenPipeError".

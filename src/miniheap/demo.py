@@ -4,12 +4,11 @@ Seven sections, each headed so a newcomer can follow: the configuration and wher
 the system calls that built the heap; the heap's views in /proc/self/maps; one object read through
 every view; a workload with the GC log streaming; memory at checkpoints, explained; a summary.
 """
-import os
 import sys
 import time
 
 from . import config as config_mod
-from .cli import Progress, quiet_on_broken_pipe
+from .cli import Progress, output_problems, quiet_on_broken_pipe
 from .errors import BackendUnavailableError, CommitError, MiniheapError, ReservationError
 from .oneline import OneLineParser
 from .recording import Recorder
@@ -70,19 +69,9 @@ def with_demo_defaults(loaded):
 
 def check_outputs(args, config):
     """Problems with the files the run will write, found before the run: one line each."""
-    outputs = [("--json", args.json), ("--plot", args.plot), ("--html", args.html),
-               ("--trace-events", args.trace_events), (f"gc_log {config.gc_log}", config.gc_log_file)]
-    problems = []
-    for flag, path in outputs:
-        if not path:
-            continue
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            problems.append(f"{flag} {path}: the folder {folder} does not exist: create it or write elsewhere")
-        elif not os.access(folder, os.W_OK):
-            problems.append(f"{flag} {path}: the folder {folder} is not writable: write elsewhere")
-        elif os.path.isdir(path):
-            problems.append(f"{flag} {path}: is a folder: give a file name")
+    problems = output_problems([("--json", args.json), ("--plot", args.plot), ("--html", args.html),
+                                ("--trace-events", args.trace_events),
+                                (f"gc_log {config.gc_log}", config.gc_log_file)])
     if args.plot:
         from . import plot
 

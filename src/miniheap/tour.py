@@ -11,7 +11,8 @@ collection; then huge pages, then everything is closed and the tour checks nothi
 
 ``--no-pause`` runs straight through (scripts, CI); with no standard input it does the same.
 ``--figures`` adds one JSON line per step (``figures {...}``) with the numbers the step printed, so a
-test can compare them with /proc/PID/smaps read independently while the tour waits.
+test can compare them with /proc/PID/smaps read independently while the tour waits. ``--html`` and
+``--trace-events`` write the report and the trace of the heap that steps 7 and 8 build and collect.
 """
 import json
 import os
@@ -20,7 +21,7 @@ import sys
 
 from . import hugepages, memory
 from . import syscalls as sc
-from .cli import quiet_on_broken_pipe
+from .cli import output_problems, quiet_on_broken_pipe
 from .oneline import OneLineParser
 from .sizes import format_bytes_human as human
 from .sizes import format_size
@@ -39,6 +40,13 @@ def parse_args(argv, prog=None):
     p.add_argument("--backend", choices=("memfd", "shm-mremap", "anon-mremap"), default="memfd",
                    help="where the pages come from (default memfd, as ZGC)")
     p.add_argument("--heap-size", default="64M", metavar="SIZE", help="size of the heap (default 64M)")
+    out = p.add_argument_group("output files (of the heap that steps 7 and 8 build and collect)")
+    out.add_argument("--html", metavar="FILE.html",
+                     help="a report to open in a browser: the address space, the region map at every "
+                          "collection with a slider, the timeline, memory, the GC log")
+    out.add_argument("--trace-events", metavar="FILE.json",
+                     help="Chrome trace-event JSON of the collections and their phases: open it in Perfetto "
+                          "(ui.perfetto.dev, Open trace file) or chrome://tracing")
     return p.parse_args(argv)
 
 
@@ -56,6 +64,7 @@ class Tour:
         self.bits = self.config.color_bits
         self.sys = sc.Syscalls()
         self.reservations, self.views, self.backend, self.heap = [], [], None, None
+        self.recorder, self.recording = None, None  # for --html and --trace-events
         self.number, self.total = 0, 10
         self.quit = False
 
@@ -250,6 +259,10 @@ class Tour:
 
         self._close_by_hand()
         heap = self.heap = Heap(self.config)
+        if self.args.html or self.args.trace_events:
+            from .recording import Recorder
+
+            self.recorder = Recorder(heap, title="miniheap tour")
         holder = heap.alloc(refs=8, data=0)
         targets = [heap.alloc(refs=0, data=64) for _ in range(8)]
         for i, t in enumerate(targets):
@@ -294,6 +307,8 @@ class Tour:
              "stale_color": _colour_of(stale, self.bits),
              "healed_color": _colour_of(healed, self.bits)})
         holder.release()
+        if self.recorder is not None:
+            self.recorder.sample("after the field was healed")
 
     def collection(self):
         heap = self.heap
@@ -303,6 +318,9 @@ class Tour:
         heap.collect()
         heap.collect(full=True)
         s = heap.stats
+        if self.recorder is not None:
+            self.recorder.sample("after the collections")
+            self.recording = self.recorder.finish()  # the heap is closed before the tour ends
         backing = heap.backend.physical_bytes()
         figures = self.view_figures(heap.layout.views)
         figures["backing"] = backing
@@ -430,6 +448,27 @@ def _sysv_segments_of(pid):
         return [row for row in (dict(zip(header, line.split())) for line in f) if int(row["cpid"]) == pid]
 
 
+def write_outputs(args, recording, out):
+    """The files asked for, drawn from the recording of the heap of steps 7 and 8."""
+    if not (args.html or args.trace_events):
+        return
+    if recording is None:
+        print(f"\nNot written ({', '.join(p for p in (args.html, args.trace_events) if p)}): the tour ended "
+              f"before step 8, the last with a heap to record.", file=out)
+        return
+    if args.html:
+        from .report import write_html
+
+        write_html(args.html, recording)
+        print(f"\nreport written to {args.html} (open it in a browser)", file=out)
+    if args.trace_events:
+        from . import trace_events
+
+        trace_events.write(args.trace_events, recording)
+        print(f"trace events written to {args.trace_events} (open in ui.perfetto.dev or chrome://tracing)",
+              file=out)
+
+
 @quiet_on_broken_pipe
 def main(argv=None, out=None, prog=None):
     from .config import ConfigError
@@ -441,13 +480,19 @@ def main(argv=None, out=None, prog=None):
     except ConfigError as e:
         print(f"miniheap tour: {e}", file=sys.stderr)
         return 2
+    problems = output_problems([("--html", args.html), ("--trace-events", args.trace_events)])
+    if problems:
+        print("\n".join(f"miniheap tour: {p}" for p in problems), file=sys.stderr)
+        return 2
     big = memory.too_big_to_commit(tour.size, f"touching a {format_size(tour.size)} heap",
                                    "lower --heap-size (64M is plenty to see everything)")
     if big:
         print(f"miniheap tour: {big}", file=sys.stderr)
         return 2
     try:
-        return tour.run()
+        status = tour.run()
+        write_outputs(args, tour.recording, tour.out)
+        return status
     except BrokenPipeError:
         raise  # a closed standard output: quiet_on_broken_pipe ends the command
     except (MiniheapError, OSError) as e:
