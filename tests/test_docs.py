@@ -8,7 +8,10 @@ that is missing:
 * `java17`: a JDK 17 (found as compare-jvm finds one), put first on PATH;
 * `root`: root, and a huge-page pool no other program is using (the pool is restored afterwards);
 * `hugepages=N`: N free huge pages;
-* `unsanitized`: not under tools/sanitize, whose colour views at 1<<28 leave room for no heap of 256M.
+* `unsanitized`: not under tools/sanitize, whose colour views at 1<<28 leave room for no heap of 256M;
+* `chromium`: Debian's chromium (the report's screenshot), which .ci/run installs as root.
+
+The scratch folder also has an empty docs/images/, where the docs' own pictures are made.
 
 A ```text block right after a ```sh block (blank lines between them only) is its output as the
 docs show it. For blocks with no needs, each of its lines must appear in the real output once numbers
@@ -106,16 +109,23 @@ def _prepare(block, tmp_path, monkeypatch):
             if hugepages.free_pages() < want:
                 pytest.skip(f"{block.id} needs {want} free huge pages: {hugepages.free_pages()} free "
                             f"(vm.nr_hugepages={hugepages.total_pages()})")
+        elif need == "chromium":
+            from .browser import INSTALL_HINT, find_chromium
+
+            if find_chromium() is None:
+                pytest.skip(f"{block.id} needs chromium: {INSTALL_HINT}")
         elif need == "unsanitized":
             if os.environ.get("MINIHEAP_SANITIZED") == "1":
                 pytest.skip(f"{block.id} needs the colour views at ZGC's bits; under AddressSanitizer "
                             f"(tools/sanitize) they sit at 1<<28, below which no 256M heap fits")
         else:
-            pytest.fail(f"{block.id}: unknown need {need!r} (known: java17, root, hugepages=N, unsanitized)")
+            pytest.fail(f"{block.id}: unknown need {need!r} (known: java17, root, hugepages=N, unsanitized, "
+                        f"chromium)")
     env["PATH"] = os.pathsep.join(path + [env.get("PATH", os.defpath)])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(ROOT, "src"), env.get("PYTHONPATH")])) \
         if not _installed() else env.get("PYTHONPATH", "")
     os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
+    (tmp_path / "docs" / "images").mkdir(parents=True)
     return env
 
 
