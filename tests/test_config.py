@@ -140,6 +140,8 @@ def test_colour_fit_only_matters_when_coloured():
         ({"backend": "memfd-hugetlb", "region_size": "1M"}, ["memfd-hugetlb", "set region_size to 2M"]),
         ({"backend": "memfd-hugetlb", "reserve_at": "0x1000"}, ["not aligned to a 2M huge page", "0x200000"]),
         ({"reserve_at": "0x7fffff000000"}, ["beyond user space"]),
+        ({"mapping": "colored", "reserve_at": "0x200000000000"}, ["reserve_at 0x200000000000 has no effect",
+                                                                  "color_bits"]),
         ({"mapping": "young-mirror", "mirrors": ""}, ["needs at least one mirror"]),
         ({"mapping": "young-mirror", "mirrors": "0x100000:r,0x800000:rw"}, ["overlap", "0x1100000"]),
         ({"mapping": "young-mirror", "mirrors": "0x7ffffff00000:r"}, ["beyond user space"]),

@@ -487,6 +487,13 @@ def _check_hugetlb_alignment(c: HeapConfig) -> None:
 
 
 def _check_address_space(c: HeapConfig) -> None:
+    if c.reserve_at is not None and c.mapping == "colored":
+        # The coloured views sit at 1 << color_bits and above; a reserve_at would be silently ignored.
+        raise ConfigError(
+            f"reserve_at {c.reserve_at:#x} has no effect with mapping colored, whose three views sit at the "
+            f"colour bits (1<<{c.color_bits} and up): set reserve_at to none, or move the views with color_bits",
+            ("reserve_at", "mapping"),
+        )
     if c.reserve_at is not None and c.reserve_at + c.heap_size > USER_ADDRESS_LIMIT:
         raise ConfigError(
             f"reserve_at {c.reserve_at:#x} + heap_size {format_size(c.heap_size)} ends beyond user space ({USER_ADDRESS_LIMIT:#x}, 128T): "
