@@ -205,3 +205,19 @@ def test_an_output_in_a_missing_folder_is_refused_before_the_first_step(tmp_path
     assert p.returncode == 2 and out == "", out[-500:]
     assert err.strip().splitlines() == [f"miniheap tour: --html {missing / 'tour.html'}: the folder {missing} "
                                         f"does not exist: create it or write elsewhere"], err
+
+
+def test_the_gc_log_lines_stand_under_the_step_that_made_them():
+    """Steps 7 and 8 print their collections' -Xlog:gc lines in their own text: none streams out before
+    the step's heading (or after the Enter prompt of the step before)."""
+    p = tour("--no-pause")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err[-2000:]
+    lines = out.splitlines()
+    heading = {int(m[1]): i for i, line in enumerate(lines) if (m := re.match(r"^Step (\d+)/10", line))}
+    logged = [(i, line) for i, line in enumerate(lines) if re.match(r"^ *\[\d+\.\d{3}s\]\[info\]\[gc\] ", line)]
+    assert logged and "Using Serial" in logged[0][1]
+    for i, line in logged:
+        step = max(n for n, at in heading.items() if at < i)
+        gc_id = re.search(r"GC\((\d+)\)", line)
+        assert step == (7 if gc_id is None or int(gc_id[1]) < 2 else 8), (step, line)

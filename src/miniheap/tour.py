@@ -14,6 +14,7 @@ collection; then huge pages, then everything is closed and the tour checks nothi
 test can compare them with /proc/PID/smaps read independently while the tour waits. ``--html`` and
 ``--trace-events`` write the report and the trace of the heap that steps 7 and 8 build and collect.
 """
+import io
 import json
 import os
 import resource
@@ -59,12 +60,13 @@ class Tour:
         # The configuration layers apply (MINIHEAP_COLOR_BITS moves the views under AddressSanitizer).
         self.config = HeapConfig.load(cli={"backend": args.backend, "mapping": "colored",
                                            "heap_size": args.heap_size, "young_size": "16M",
-                                           "gc_log": "gc"}).config
+                                           "gc_log": "off"}).config
         self.size = self.config.heap_size
         self.bits = self.config.color_bits
         self.sys = sc.Syscalls()
         self.reservations, self.views, self.backend, self.heap = [], [], None, None
         self.recorder, self.recording = None, None  # for --html and --trace-events
+        self.logged = 0  # collections whose GC log lines a step has shown
         self.number, self.total = 0, 10
         self.quit = False
 
@@ -290,7 +292,9 @@ class Tour:
             "one pointer's raw 64-bit value: its colour, loaded stale and healed",
             f"The hand-built views were closed and miniheap's Heap built the same layout with a collector "
             f"(heap.trace):\n" + "\n".join("  " + line for line in heap.trace.lines) + "\n"
-            f"Two full collections moved objects; the roots were fixed at once, but "
+            f"Two full collections moved objects (its GC log, in the JDK's -Xlog:gc format):\n"
+            f"{self.gc_log_lines(start=True)}\n"
+            f"The roots were fixed at once, but "
             + (f"{len(stale_slots)} fields inside an object still hold an old colour.\n\n" if stale_slots else
                "no field was left with an old colour this time (the objects did not move).\n\n")
             + f"Slot {slot} of that object, as it is in memory (no barrier):\n"
@@ -310,6 +314,22 @@ class Tour:
         if self.recorder is not None:
             self.recorder.sample("after the field was healed")
 
+    def gc_log_lines(self, start=False):
+        """The -Xlog:gc lines of the collections since the last step that showed some (printed in the
+        step's text, so they appear under its heading rather than streaming before it)."""
+        from .gclog import GCLog
+
+        heap = self.heap
+        out = io.StringIO()
+        log = GCLog("gc", out, start=0.0, clock=lambda: 0.0)  # uptimes from the events; Using Serial at 0
+        if start:
+            log.log_start(heap.config)
+        events = list(heap.events)
+        for event in events[self.logged:]:
+            log.log_event(event)
+        self.logged = len(events)
+        return "\n".join("  " + line for line in out.getvalue().splitlines())
+
     def collection(self):
         heap = self.heap
         live = [heap.alloc(refs=1, data=100) for _ in range(2000)]
@@ -326,8 +346,8 @@ class Tour:
         figures["backing"] = backing
         self.step(
             "a collection",
-            f"The GC log lines above are in the JDK's -Xlog:gc format. {s.young_collections} young and "
-            f"{s.full_collections} full collections so far; {format_size(s.bytes_copied)} copied. Copying moves "
+            f"A young and a full collection, in the GC log:\n{self.gc_log_lines()}\n"
+            f"{s.young_collections} young and {s.full_collections} full collections so far; {format_size(s.bytes_copied)} copied. Copying moves "
             f"objects between regions of the same backing: the views do not change, only which pages are "
             f"in use. The backing now holds {human(backing)}.",
             [(f"grep {heap.backend.maps_name().split()[0].lstrip('/')} /proc/{self.pid}/maps",
