@@ -45,6 +45,7 @@ def test_the_default_run_shows_three_pretouched_views_of_one_memfd(tmp_path):
         assert abs(pss - snap["backing"]) <= 64 << 10, (name, pss, snap["backing"])  # ... PSS about the backing
         assert snap["touched"] == snap["backing"]
     assert "(3.0 times as much)" in result.stdout
+    assert f"figures written to {out} (JSON" in result.stdout  # each file asked for is announced
 
 
 def _figure(text):

@@ -379,6 +379,7 @@ def write_outputs(args, run, checkpoints, out):
               file=out)
     if args.json:
         write_json(args.json, run, checkpoints)
+        print(f"figures written to {args.json} (JSON: config, collections in time order, memory)", file=out)
 
 
 def write_json(path, run, checkpoints):
