@@ -256,7 +256,7 @@ def test_unknown_key_lists_valid_keys_and_suggests(tmp_path):
     path = write(tmp_path, '[heap]\nheap_szie = "64M"\n')
     message = one_line_error(path=path, env={})
     assert f"{path} [heap] heap_szie: unknown key" in message
-    assert "backend, mapping, heap_size" in message
+    assert "backend, collector, mapping, heap_size" in message
     assert "did you mean 'heap_size'?" in message
 
 

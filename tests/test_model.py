@@ -1,5 +1,7 @@
 """A stateful model test: random sequences of allocate, store, load, drop, write payload and collect,
-compared step by step with a pure-Python model of the object graph, on every backend and layout.
+compared step by step with a pure-Python model of the object graph, on every backend and layout, and
+with the zgc collector on every backend while its GC thread cycles continuously (a cycle every
+millisecond: marking and relocation run between and during the machine's steps).
 
 MINIHEAP_MODEL_EXAMPLES raises the number of sequences (the sanitizer stage of .ci/run uses more).
 """
@@ -21,11 +23,12 @@ EXAMPLES = int(os.environ.get("MINIHEAP_MODEL_EXAMPLES", "12"))
 class HeapMachine(RuleBasedStateMachine):
     backend = "memfd"
     mapping = "none"
+    overrides = {}
     roots = Bundle("roots")
 
     def __init__(self):
         super().__init__()
-        self.heap = Heap(small_config(self.backend, self.mapping))
+        self.heap = Heap(small_config(self.backend, self.mapping, **self.overrides))
         self.model = Model()
         self.live = {}  # id(Ref) -> (Ref, serial): the roots Python holds
         self.serial = 0
@@ -108,9 +111,9 @@ class HeapMachine(RuleBasedStateMachine):
             assert serial_of(ref) == serial
 
 
-def _machine(backend, mapping):
-    name = f"HeapMachine_{backend}_{mapping}".replace("-", "_")
-    machine = type(name, (HeapMachine,), {"backend": backend, "mapping": mapping})
+def _machine(backend, mapping, **overrides):
+    name = f"HeapMachine_{backend}_{mapping}{'_zgc' if overrides else ''}".replace("-", "_")
+    machine = type(name, (HeapMachine,), {"backend": backend, "mapping": mapping, "overrides": overrides})
     case = machine.TestCase
     case.settings = settings(max_examples=EXAMPLES, stateful_step_count=40, deadline=None,
                              suppress_health_check=[HealthCheck.too_slow])
@@ -126,4 +129,7 @@ for _backend in BACKENDS:
     for _mapping in LAYOUTS:
         _case = _machine(_backend, _mapping)
         globals()[f"TestModel_{_backend}_{_mapping}".replace("-", "_")] = _case
+    # zgc, its GC thread cycling continuously (the director's Timer rule every millisecond)
+    _case = _machine(_backend, "colored", collector="zgc", gc_interval=0.001)
+    globals()[f"TestModel_{_backend}_zgc".replace("-", "_")] = _case
 del _backend, _mapping, _case

@@ -29,6 +29,12 @@ from miniheap.sizes import MIB, KIB, format_size, parse_size
 # Names shared with the miniheap.backends registry: keep the two in step.
 BACKENDS = ("shm-mremap", "anon-mremap", "memfd", "memfd-hugetlb")
 MAPPINGS = ("none", "colored", "young-mirror")
+# The collectors: "serial" (generational, stop-the-world, SerialGC's shape) with one view or young
+# mirrors; "zgc" (concurrent, JDK 17's ZGC) always with the three coloured views. Either field implies
+# the other: mapping = "colored" means the zgc collector, collector = "zgc" means the coloured views.
+COLLECTORS = ("serial", "zgc")
+# JDK 17's ZGC granule is 2 MiB; miniheap takes region_size as zgc's granule, up to this.
+ZGC_MAX_GRANULE = 8 * MIB
 # The JDK's -Xlog selectors for GC lines (gc=info and gc*=info are gc and gc*), and off.
 GC_LOG_LEVELS = ("off", "gc", "gc*", "gc*=debug", "gc*=trace", "gc=debug", "gc=trace")
 
@@ -39,7 +45,7 @@ MIN_REGION_SIZE = 64 * KIB
 HUGE_PAGE_SIZE = 2 * MIB
 # x86-64 user space ends at 128 TiB (47 bits) with 4-level page tables.
 USER_ADDRESS_LIMIT = 1 << 47
-# 42 is ZGC's; as low as 28 (views at 256M, 512M, 1G) for a heap under 256M, which is where the
+# 42 to 44 are ZGC's (JDK 17 picks one from the heap size, color_bits_for); as low as 28 (views at 256M, 512M, 1G) for a heap under 256M, which is where the
 # views must go in a process run under AddressSanitizer, whose shadow memory covers 4T to 16T.
 COLOR_BITS_RANGE = (28, 44)
 MAX_TENURING_THRESHOLD = 15  # the object header keeps the age in 4 bits
@@ -169,6 +175,24 @@ def _to_bool(name: str):
     return convert
 
 
+def _to_seconds(name: str):
+    def convert(value: object) -> float:
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, (int, float)) and value >= 0:
+            return float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value.strip().removesuffix("s"))
+            except ValueError:
+                number = -1.0
+            if number >= 0:
+                return number
+        raise ConfigError(f"{name} {value!r} is not a number of seconds: write e.g. {name} = 0.5 (or 0 for off)", (name,))
+
+    return convert
+
+
 def _to_address(value: object) -> int | None:
     if value is None:
         return None
@@ -195,8 +219,10 @@ def _to_str(name: str, example: str):
 # --------------------------------------------------------------------------- validators
 
 
-def _one_of(allowed: tuple[str, ...]):
+def _one_of(allowed: tuple[str, ...], unset_ok: bool = False):
     def check(instance: object, attribute: attrs.Attribute, value: str) -> None:
+        if value is None and unset_ok:
+            return  # resolved from the other fields after validation (__attrs_post_init__)
         if value not in allowed:
             raise ConfigError(
                 f"{attribute.name} {value!r} is not one of {', '.join(allowed)}{_suggest(value, allowed)}",
@@ -279,11 +305,20 @@ class HeapConfig:
         validator=_one_of(BACKENDS),
         metadata=_meta("where physical pages come from and how a second view is made", "|".join(BACKENDS)),
     )
+    collector: str = field(
+        default=None,
+        converter=attrs.converters.optional(_to_str("collector", "serial")),
+        validator=_one_of(COLLECTORS, unset_ok=True),
+        metadata=_meta("serial: generational, every collection a pause (SerialGC's shape); zgc: concurrent mark and "
+                       "relocation on a GC thread (JDK 17's ZGC, with mapping colored)",
+                       "|".join(COLLECTORS)),
+    )
     mapping: str = field(
-        default="none",
-        converter=_to_str("mapping", "none"),
-        validator=_one_of(MAPPINGS),
-        metadata=_meta("views of the heap: one, three coloured (ZGC), or extra young-generation mirrors", "|".join(MAPPINGS)),
+        default=None,
+        converter=attrs.converters.optional(_to_str("mapping", "none")),
+        validator=_one_of(MAPPINGS, unset_ok=True),
+        metadata=_meta("views of the heap: one, three coloured (ZGC), or extra young-generation mirrors; "
+                       "default: colored with collector zgc, else none", "|".join(MAPPINGS)),
     )
     heap_size: int = field(
         default=64 * MIB,
@@ -322,10 +357,11 @@ class HeapConfig:
         metadata=_meta("size of the handle table (the roots)", "N"),
     )
     color_bits: int = field(
-        default=42,
-        converter=_to_int("color_bits", 42),
-        validator=_in_range(*COLOR_BITS_RANGE, "the three views need bits color_bits..color_bits+2 below 2^47"),
-        metadata=_meta("colored mapping: Marked0 view at 1<<N, Marked1 at 1<<N+1, Remapped at 1<<N+2", "28..44"),
+        default=None,
+        converter=attrs.converters.optional(_to_int("color_bits", 42)),
+        validator=attrs.validators.optional(_in_range(*COLOR_BITS_RANGE, "the three views need bits color_bits..color_bits+2 below 2^47")),
+        metadata=_meta("colored mapping: Marked0 view at 1<<N, Marked1 at 1<<N+1, Remapped at 1<<N+2; default as "
+                       "JDK 17 (42 for heaps up to 256G, 43, 44 above)", "28..44"),
     )
     mirrors: tuple[MirrorSpec, ...] = field(
         default=("auto:r",),
@@ -344,6 +380,12 @@ class HeapConfig:
         metadata=_meta("commit and touch the whole heap at creation and never give memory back, like the "
                        "JDK's -XX:+AlwaysPreTouch: no page faults or commits inside pauses", "true|false"),
     )
+    gc_interval: float = field(
+        default=0.0,
+        converter=_to_seconds("gc_interval"),
+        metadata=_meta("zgc: start a cycle at least this often, in seconds, as -XX:ZCollectionInterval "
+                       "(the director's Timer rule); 0 turns it off", "SECONDS"),
+    )
     gc_log: str = field(
         default="gc",
         converter=_to_str("gc_log", "gc"),
@@ -355,6 +397,7 @@ class HeapConfig:
 
     def __attrs_post_init__(self) -> None:
         # Field validators have run; these checks need several fields at once.
+        _resolve_collector(self)
         _check_region_multiples(self)
         _check_generations(self)
         _check_color_fit(self)
@@ -406,6 +449,17 @@ class HeapConfig:
         """Load with the flags that add_arguments() defined (including --config)."""
         return cls.load(getattr(namespace, "config", None), env, cli_overrides(namespace))
 
+    def evolve(self, **changes) -> HeapConfig:
+        """A copy with some fields changed. Changing the collector or the mapping alone lets the other
+        follow (``evolve(collector="zgc")`` gives the coloured views)."""
+        values = {a.name: getattr(self, a.name) for a in attrs.fields(type(self))}
+        values.update(changes)
+        if "mapping" in changes and "collector" not in changes:
+            values["collector"] = None
+        if "collector" in changes and "mapping" not in changes:
+            values["mapping"] = None
+        return type(self)(**values)
+
     def to_toml(self) -> str:
         """This configuration as a TOML file that load() reads back to an equal config."""
         lines = [f"[{TOML_TABLE}]"]
@@ -437,7 +491,39 @@ def _check_region_multiples(c: HeapConfig) -> None:
         )
 
 
+def color_bits_for(heap_size: int) -> int:
+    """Where JDK 17's ZGC puts its colour bits on x86-64 (zGlobals_x86.cpp): above 16 times the heap,
+    rounded up to a power of two, and at least 42, at most 44. 4/8/16 TiB views for heaps up to
+    256 GiB, 16/32/64 TiB at -Xmx1t (measured with -Xlog:gc+init and /proc/PID/maps)."""
+    bits = max(heap_size * 16 - 1, 1).bit_length()
+    return min(max(bits, 42), 44)
+
+
+def _resolve_collector(c: HeapConfig) -> None:
+    # The collector and the mapping imply each other; a field left unset follows the other.
+    collector, mapping = c.collector, c.mapping
+    if collector is None:
+        # (until the serial collector's coloured mode is retired: then "colored" alone means zgc)
+        collector = "serial"
+    if mapping is None:
+        mapping = "colored" if collector == "zgc" else "none"
+    if collector == "zgc" and mapping != "colored":
+        raise ConfigError(
+            f"collector zgc with mapping {mapping}: ZGC keeps its colours in the pointers and needs the three "
+            f"coloured views; set mapping = colored (or leave it unset)", ("collector", "mapping"))
+    if collector == "zgc" and c.region_size > ZGC_MAX_GRANULE:
+        raise ConfigError(
+            f"region_size {format_size(c.region_size)} is zgc's granule (its small page) and may be at most "
+            f"{format_size(ZGC_MAX_GRANULE)}: JDK 17's is 2M; use 2M", ("region_size", "collector"))
+    object.__setattr__(c, "collector", collector)
+    object.__setattr__(c, "mapping", mapping)
+    if c.color_bits is None:
+        object.__setattr__(c, "color_bits", color_bits_for(c.heap_size) if collector == "zgc" else 42)
+
+
 def _check_generations(c: HeapConfig) -> None:
+    if c.collector != "serial":
+        return  # zgc has no generations: young_size, survivor_ratio and tenuring_threshold are unused
     if c.young_size >= c.heap_size:
         raise ConfigError(
             f"young_size {format_size(c.young_size)} leaves no old generation in heap_size {format_size(c.heap_size)}: "
@@ -599,6 +685,8 @@ def _toml_value(name: str, value: object) -> str:
         return "[" + ", ".join(f'"{m}"' for m in value) + "]"  # type: ignore[union-attr]
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
     if isinstance(value, int) and name not in ("heap_size", "young_size", "region_size", "reserve_at"):
         return str(value)
     return f'"{format_value(name, value)}"'

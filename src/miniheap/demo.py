@@ -53,13 +53,11 @@ def parse_args(argv, prog=None):
 
 def with_demo_defaults(loaded):
     """The loaded configuration with DEMO_DEFAULTS for every key that no file, variable or flag set."""
-    import attrs
-
     unset = {k: v for k, v in DEMO_DEFAULTS.items() if loaded.source_of(k) == "default"}
     if not unset:
         return loaded
     try:
-        config = attrs.evolve(loaded.config, **unset)
+        config = loaded.config.evolve(**unset)
     except config_mod.ConfigError as e:
         chosen = ", ".join(f"{k} = {config_mod.format_value(k, v)}" for k, v in unset.items())
         raise config_mod.ConfigError(f"{e.problem} (the demo runs with {chosen} unless told otherwise: "
@@ -111,8 +109,6 @@ def heap_advice(config, error):
 
 def open_heap(loaded, fallback, out):
     """Build the heap; explain in one line and exit 2 when it cannot be built, or fall back to memfd."""
-    import attrs
-
     from .heap import Heap
 
     try:
@@ -121,7 +117,7 @@ def open_heap(loaded, fallback, out):
         if fallback and loaded.config.backend != "memfd" and isinstance(
                 e, (BackendUnavailableError, CommitError, ReservationError)):
             print(f"\nWARNING: {one_line(e)}\nWARNING: falling back to backend memfd (--fallback)", file=out)
-            return Heap(attrs.evolve(loaded.config, backend="memfd"))
+            return Heap(loaded.config.evolve(backend="memfd"))
         print(f"miniheap: cannot build the heap: {one_line(e)} ({heap_advice(loaded.config, e)})",
               file=sys.stderr)
         raise SystemExit(2) from None
@@ -241,11 +237,11 @@ def run_workload(heap, megabytes, out, sampler, progress=None):
             if progress is not None:
                 progress.update(f"workload {100 * allocated // target}%")
             occupancy = heap.occupancy()
+            spaces = ("eden", "survivor", "old") if "eden" in occupancy else ("small", "medium", "large")
+            in_use = ", ".join(f"{name} {format_size(occupancy[name])}" for name in spaces)
             print(f"[workload] {100 * allocated // target:3d}%  allocated {format_size(allocated)}, "
-                  f"in use: eden {format_size(occupancy['eden'])}, survivor "
-                  f"{format_size(occupancy['survivor'])}, old {format_size(occupancy['old'])}; "
-                  f"{heap.stats.collections} collections, {time.monotonic() - started:.1f}s",
-                  file=out, flush=True)
+                  f"in use: {in_use}; {heap.stats.collections} collections, "
+                  f"{time.monotonic() - started:.1f}s", file=out, flush=True)
             next_report += step
     sessions.release()
     cache.release()

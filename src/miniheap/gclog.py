@@ -236,7 +236,7 @@ class SerialFormat:
                 yield Line(_TRACE, ("gc", "age"), f"{gid} - age {age:3d}: {size:10d} bytes, {total:10d} total", at)
 
 
-FORMATS = {"serial": SerialFormat}
+FORMATS = {"serial": SerialFormat}  # "zgc": ZgcFormat, added by miniheap.zgclog below
 
 
 # ----------------------------------------------------------------------------- the log
@@ -423,3 +423,8 @@ def parse_gc_line(line: str) -> Pause | None:
 def parse_jvm_log(text: str) -> list[Pause]:
     """Every pause line of a JDK -Xlog:gc / -Xlog:gc* log (or a miniheap log), in order."""
     return [pause for line in io.StringIO(text) if (pause := parse_gc_line(line)) is not None]
+
+
+# The zgc collector's format lives in a module of its own, which imports Line and the number formats
+# from this one and registers itself in FORMATS (so the import comes last, whichever module is first).
+import miniheap.zgclog  # noqa: E402,F401

@@ -36,11 +36,18 @@ _mh_release = lib.mh_release
 # The C-level Ref calls the core through the table miniheap._native hands out (one copy of the core).
 _ref.init(int(ffi.cast("uintptr_t", lib.mh_python_api())), HeapClosedError)
 
-SPACE_NAMES = ("eden", "survivor", "old", "humongous")
-REGION_STATES = ("free", "eden", "survivor-from", "survivor-to", "old", "humongous", "humongous+")
+# mh_space_of's answers: the generational collector's spaces, then zgc's page types.
+SPACE_NAMES = ("eden", "survivor", "old", "humongous", "small", "medium", "large")
+# mh_region_info's states; for zgc a region is a granule: part of a small, medium or large page, kept
+# for relocation (the reserve), or in the relocation set of the cycle running.
+REGION_STATES = ("free", "eden", "survivor-from", "survivor-to", "old", "humongous", "humongous+",
+                 "small", "medium", "medium+", "large", "large+", "reserved", "relocating")
 # One character per region state, for region_map(): upper case for a region in use.
 REGION_CHARS = {"free": ".", "eden": "E", "survivor-from": "S", "survivor-to": "s", "old": "O",
-                "humongous": "H", "humongous+": "h"}
+                "humongous": "H", "humongous+": "h", "small": "P", "medium": "M", "medium+": "m",
+                "large": "L", "large+": "l", "reserved": "r", "relocating": "R"}
+# Where the collectors' threads show in spans and trace events.
+GC_THREAD = "ZDriver"  # JDK 17's name for the thread that runs a ZGC cycle
 
 
 class Stats:
@@ -49,12 +56,13 @@ class Stats:
     def __init__(self, native, pauses_ns):
         for field in ffi.typeof("mh_stats").fields:
             setattr(self, field[0], getattr(native, field[0]))
-        self.collections = self.young_collections + self.full_collections
+        self.collections = self.young_collections + self.full_collections + self.zgc_cycles
         ms = sorted(p / 1e6 for p in pauses_ns)
         self.pauses_ms = ms
         self.pause_total_ms = sum(ms)
         self.pause_median_ms = statistics.median(ms) if ms else 0.0
         self.pause_p95_ms = ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else 0.0
+        self.pause_p99_ms = ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else 0.0
         self.pause_max_ms = ms[-1] if ms else 0.0
         pause_s = self.pause_total_ms / 1e3
         self.copy_rate = self.bytes_copied / pause_s if pause_s else 0.0  # bytes per second of pause
@@ -63,6 +71,10 @@ class Stats:
         return {k: v for k, v in vars(self).items() if k != "pauses_ms"}
 
     def __repr__(self):
+        if self.zgc_cycles:
+            return (f"<Stats zgc cycles={self.zgc_cycles} pauses={self.pauses} relocated by gc="
+                    f"{self.objects_relocated_by_gc} by mutators={self.objects_relocated_by_mutator} "
+                    f"pause max={self.pause_max_ms:.3f}ms stalls={self.allocation_stalls}>")
         return (f"<Stats young={self.young_collections} full={self.full_collections} "
                 f"copied={self.bytes_copied} promoted={self.bytes_promoted} "
                 f"pause total={self.pause_total_ms:.3f}ms max={self.pause_max_ms:.3f}ms>")
@@ -97,10 +109,10 @@ class GCEvent:
 
     # time: seconds since the heap was created, when the collection ended; thread: the name of the
     # thread that ran it (the one whose allocation or collect() call triggered it).
-    __slots__ = tuple(f[0] for f in ffi.typeof("mh_gc_event").fields) + ("time", "thread")
+    __slots__ = tuple(f[0] for f in ffi.typeof("mh_gc_event").fields) + ("time", "thread", "spans")
 
-    def __init__(self, native, when, thread=None):
-        for name in GCEvent.__slots__[:-2]:
+    def __init__(self, native, when, thread=None, started=None):
+        for name in GCEvent.__slots__[:-3]:
             value = getattr(native, name)
             if name == "phases":
                 value = _phases(native)
@@ -109,6 +121,22 @@ class GCEvent:
             setattr(self, name, value)
         self.time = when
         self.thread = thread
+        # A zgc cycle brings its own spans (its phases on the GC thread, with their real start times);
+        # the generational collector's are inferred from the event (spans.serial_spans).
+        self.spans = None
+        if self.collector == lib.MH_COLLECTOR_ZGC and started is not None:
+            from .zgclog import zgc_spans
+
+            self.spans = zgc_spans(self, started, thread)
+
+    @property
+    def zgc(self):
+        return self.collector == lib.MH_COLLECTOR_ZGC
+
+    @property
+    def stall(self):
+        """A mutator that waited (an Allocation or Relocation Stall): not a collection."""
+        return self.kind in (lib.MH_GC_ALLOCATION_STALL, lib.MH_GC_RELOCATION_STALL)
 
     @property
     def pauses(self):
@@ -151,9 +179,7 @@ class Heap:
         if config is None:
             config = HeapConfig(**overrides)
         elif overrides:
-            import attrs
-
-            config = attrs.evolve(config, **overrides)
+            config = config.evolve(**overrides)
         self.config = config
         self._ptr = ffi.NULL
         self._refcore = None  # what the C-level Refs share: the core's heap pointer (miniheap._ref.Core)
@@ -161,7 +187,7 @@ class Heap:
         self._forked = False
         self._commit_error = None
         self._pauses_ns = []
-        self.events = []
+        self._events = []
         # Called with each GCEvent after the GC log, on the collecting thread, while it still holds
         # the heap (so a listener may read regions() of the heap as the collection left it).
         self.gc_listeners = []
@@ -209,6 +235,8 @@ class Heap:
         cfg.commit, cfg.uncommit, cfg.on_gc = lib.mh_py_commit, lib.mh_py_uncommit, lib.mh_py_on_gc
         cfg.ctx = self._ctx
         cfg.keep_committed = 1 if c.pretouch else 0
+        cfg.collector = lib.MH_COLLECTOR_ZGC if c.collector == "zgc" else lib.MH_COLLECTOR_SERIAL
+        cfg.collection_interval_ms = max(1, round(c.gc_interval * 1000)) if c.gc_interval else 0
         err = ffi.new("char[]", 512)
         ptr = lib.mh_heap_new(cfg, err, 512)
         if ptr == ffi.NULL:
@@ -258,14 +286,31 @@ class Heap:
 
     # -- figures ---------------------------------------------------------------------------------
     @property
+    def events(self):
+        """Every collection (and, with zgc, every stall) so far, as GCEvent records, oldest first. A
+        concurrent collector's GC thread never calls Python: its events wait in the C core until a
+        call of this heap delivers them, which reading this property does."""
+        if self._ptr != ffi.NULL and not self._forked:
+            lib.mh_drain_events(self._ptr)
+        return self._events
+
+    @property
     def stats(self):
         self._check_open()
         return Stats(lib.mh_get_stats(self._ptr), self._pauses_ns)
 
     def occupancy(self):
-        """Bytes in use: dict of eden, survivor, old and total."""
+        """Bytes in use: dict of eden, survivor, old and total (serial); small, medium, large pages and
+        total (zgc, which counts whole pages as used, as the JDK does)."""
         self._check_open()
         p = self._ptr
+        if self.config.collector == "zgc":
+            used = dict.fromkeys(("small", "medium", "large"), 0)
+            for _, state, _ in self.regions():
+                kind = state.rstrip("+")
+                if kind in used or kind == "relocating":
+                    used["small" if kind == "relocating" else kind] += self.config.region_size
+            return {**used, "total": lib.mh_used(p)}
         return {"eden": lib.mh_eden_used(p), "survivor": lib.mh_survivor_used(p),
                 "old": lib.mh_old_used(p), "total": lib.mh_used(p)}
 
@@ -285,7 +330,7 @@ class Heap:
         chars = []
         for _, state, used in self.regions():
             c = REGION_CHARS.get(state, "?")
-            chars.append(c.lower() if used == 0 and state in ("eden", "old", "survivor-from") else c)
+            chars.append(c.lower() if used == 0 and state in ("eden", "old", "survivor-from", "small") else c)
         return "".join(chars)
 
     @property
@@ -642,9 +687,12 @@ def mh_py_uncommit(ctx, offset, length):
 def mh_py_on_gc(ctx, event):
     heap = ffi.from_handle(ctx)
     try:
-        record = GCEvent(event, time.monotonic() - heap.started, threading.current_thread().name)
-        heap._pauses_ns.append(record.ns_total)
-        heap.events.append(record)
+        record = GCEvent(event, time.monotonic() - heap.started, threading.current_thread().name, heap.started)
+        if record.zgc:
+            heap._pauses_ns.extend(p.duration_ns for p in record.phases if p.pause)
+        else:
+            heap._pauses_ns.append(record.ns_total)
+        heap._events.append(record)
         heap._gclog.log_event(record)
         for listener in heap.gc_listeners:
             listener(record)

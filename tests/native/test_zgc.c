@@ -295,6 +295,59 @@ static void test_basics(void)
     env_close(&e);
 }
 
+/* Medium and large pages: medium objects move with their sparse pages, a
+ * large object's page never moves, and dead large pages are freed. */
+static void test_pages(void)
+{
+    env e;
+    mh_heap *h = env_open(&e, (options){.stepping = 1, .heap_size = 64 * MiB, .granule = 256 * KiB});
+    if (!h)
+        return;
+    /* 64M / 32 = 2M medium pages for 256K granules: small objects up to 32K, medium up to 256K */
+    mh_handle head = mh_alloc(h, 1, 40 * 1024);
+    mh_handle cur = mh_dup(h, head);
+    set_id(h, head, 0);
+    for (uint64_t i = 1; i < 40; i++) {
+        mh_handle x = mh_alloc(h, 1, 40 * 1024);
+        CHECK(x >= 0, "medium alloc: %s", mh_last_error_message(h));
+        if (x < 0)
+            break;
+        set_id(h, x, i);
+        mh_store(h, cur, 0, x);
+        mh_release(h, cur);
+        cur = x;
+        for (int g = 0; g < 3; g++) {
+            mh_handle dead = mh_alloc(h, 0, 40 * 1024);
+            mh_release(h, dead);
+        }
+    }
+    mh_release(h, cur);
+    mh_handle large = mh_alloc(h, 1, 512 * 1024);
+    mh_handle dead_large = mh_alloc(h, 0, 700 * 1024);
+    mh_release(h, dead_large);
+    CHECK(mh_space_of(h, head) == MH_SPACE_MEDIUM && mh_space_of(h, large) == MH_SPACE_LARGE,
+          "spaces %d %d", mh_space_of(h, head), mh_space_of(h, large));
+    uint64_t head_at = offset_of(h, head), large_at = offset_of(h, large);
+    for (int cycle = 0; cycle < 3; cycle++) {
+        mh_collect(h, 1);
+        VERIFY(h);
+    }
+    mh_drain_events(h);
+    CHECK(offset_of(h, head) != head_at, "the medium list's sparse pages were never relocated");
+    CHECK(offset_of(h, large) == large_at, "a large page moved");
+    CHECK(e.last.pages[2] >= 1, "Select saw no large page");
+    cur = mh_dup(h, head);
+    uint64_t i = 0;
+    for (;; i++) {
+        CHECK(get_id(h, cur) == i, "medium node %llu reads %llu", (unsigned long long)i,
+              (unsigned long long)get_id(h, cur));
+        if (mh_load_into(h, cur, 0, cur) != 1)
+            break;
+    }
+    CHECK(i == 39, "the medium list has %llu nodes", (unsigned long long)i + 1);
+    env_close(&e);
+}
+
 /* ---- the interleavings -------------------------------------------------- */
 
 /*
@@ -1039,6 +1092,7 @@ int main(int argc, char **argv)
     }
     RUN("config", test_config());
     RUN("basics", test_basics());
+    RUN("pages", test_pages());
     RUN("mark-barrier", test_mark_barrier());
     RUN("relocate-barrier", test_relocate_barrier());
     RUN("forwarding-race", test_forwarding_race());

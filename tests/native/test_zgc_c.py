@@ -41,7 +41,7 @@ def asan_exe(tmp_path_factory):
     return build(tmp_path_factory.mktemp("zgc"), "test_zgc_asan", SANITIZE)
 
 
-STEPPING = ["config", "basics", "mark-barrier", "relocate-barrier", "forwarding-race", "stale-store",
+STEPPING = ["config", "basics", "pages", "mark-barrier", "relocate-barrier", "forwarding-race", "stale-store",
             "remap-after-gc-copy", "root-changes", "heal", "exhausted-stepping", "churn-stepping"]
 
 

@@ -119,6 +119,7 @@ struct zheap {
     /* the GC thread, the director and requests (thread.c, director.c) */
     int stepping;                /* no GC thread: cycles run on the caller (tests, fallback) */
     pthread_t thread;
+    void *stack;                 /* the GC thread's (zthread.c) */
     bool thread_started;
     pthread_mutex_t ctl_lock;
     pthread_cond_t ctl_cond;     /* requests, cycle ends, memory freed */

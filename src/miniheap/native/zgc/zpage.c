@@ -191,13 +191,7 @@ zpage *zpage_alloc_gc(zheap *z, int type)
 /* Under the lock: make the reserve whole again from free committed granules. */
 static void top_up_reserve(zpages *p)
 {
-    for (uint32_t g = 0; g < p->ngranules && p->nreserved < p->reserve_small; g++) {
-        if (!p->page_of[g] && p->state[g] == ZGRANULE_FREE && p->committed[g]) {
-            p->state[g] = ZGRANULE_RESERVED;
-            p->nfree--;
-            p->nreserved++;
-        }
-    }
+    /* medium runs first: a small reservation could break the only aligned run */
     while (p->nreserved_medium < p->reserve_medium) {
         int64_t g = find_run(p, p->medium_granules, p->medium_granules, ZGRANULE_FREE, true, false);
         if (g < 0)
@@ -206,6 +200,14 @@ static void top_up_reserve(zpages *p)
             p->state[k] = ZGRANULE_RESERVED_MEDIUM;
         p->nfree -= p->medium_granules;
         p->nreserved_medium++;
+    }
+    for (uint32_t g = p->ngranules; g-- > 0 && p->nreserved < p->reserve_small;) {
+        /* from the top down: small reservations keep out of the low granules mutators fill first */
+        if (!p->page_of[g] && p->state[g] == ZGRANULE_FREE && p->committed[g]) {
+            p->state[g] = ZGRANULE_RESERVED;
+            p->nfree--;
+            p->nreserved++;
+        }
     }
 }
 
@@ -364,9 +366,15 @@ void zpages_free(zheap *z)
 {
     zpages *p = &z->pages;
     if (p->page_of) {
-        for (uint32_t g = 0; g < p->ngranules; g++)
-            if (p->page_of[g] && p->page_of[g]->first == g)
-                free(p->page_of[g]);
+        for (uint32_t g = 0; g < p->ngranules;) {
+            zpage *pg = p->page_of[g];
+            if (!pg) {
+                g++;
+                continue;
+            }
+            g = pg->first + pg->ngranules; /* past the page, before freeing it */
+            free(pg);
+        }
     }
     free(p->page_of);
     free(p->state);
