@@ -978,6 +978,35 @@ static void test_promotion_failure_exhausted(int colored)
     env_close(&e);
 }
 
+/* HotSpot's adaptive tenuring threshold: survivors that fill more than half a
+ * survivor space lower the threshold, so they are promoted after one copy
+ * instead of being copied back and forth; a small survivor set keeps the
+ * configured maximum (3 here). */
+static void test_adaptive_tenuring(int colored)
+{
+    env e;
+    mh_heap *h = env_open(&e, colored);
+    if (!h)
+        return;
+    mh_handle small = make_chain(h, 20, 500, 1); /* 10 KiB of the 128 KiB survivor space */
+    for (int gc = 1; gc <= 3; gc++) {
+        CHECK(mh_collect(h, 0) == 0, "young");
+        CHECK(e.last.tenuring_threshold == 3, "GC %d: threshold %u, expected the maximum 3", gc,
+              e.last.tenuring_threshold);
+    }
+    CHECK(mh_space_of(h, small) == 1 && mh_age(h, small) == 3, "small survivors age in the survivor space");
+    mh_handle big = make_chain(h, 200, 500, 100); /* 100 KiB: more than half of it */
+    CHECK(mh_collect(h, 0) == 0 && mh_space_of(h, big) == 1, "first copy: a survivor");
+    CHECK(mh_collect(h, 0) == 0, "young");
+    CHECK(e.last.tenuring_threshold == 1, "the threshold dropped to 1: %u", e.last.tenuring_threshold);
+    CHECK(mh_space_of(h, big) == 2 && chain_intact(h, big, 200, 100) == 200, "promoted after one copy");
+    CHECK(mh_space_of(h, small) == 2 && chain_intact(h, small, 20, 1) == 20, "the older ones too");
+    CHECK(mh_collect(h, 0) == 0 && mh_collect(h, 0) == 0 && e.last.tenuring_threshold == 3,
+          "back to the maximum once the survivor space is quiet: %u", e.last.tenuring_threshold);
+    VERIFY(h);
+    env_close(&e);
+}
+
 /* Random mutator: allocations, stores, loads, releases and both kinds of
  * collection, checked against the model. */
 static void test_random_mutator(int colored, uint64_t seed, int steps, int pressure)
@@ -1272,6 +1301,7 @@ int main(int argc, char **argv)
         test_commit_failure(colored);
         test_promotion_failure(colored);
         test_promotion_failure_exhausted(colored);
+        test_adaptive_tenuring(colored);
         test_events(colored);
         test_random_mutator(colored, 1, steps, 0);
         test_random_mutator(colored, 12345, steps, 0);

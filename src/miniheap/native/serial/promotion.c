@@ -7,6 +7,7 @@
 #define PROMOTION_WEIGHT 10   /* percent, HotSpot's AdaptiveSizePolicyWeight */
 #define PROMOTION_PADDING 3   /* deviations, HotSpot's PromotedPadding */
 #define OLD_THRESHOLD 100     /* samples before the weight stops adapting */
+#define TARGET_SURVIVOR_RATIO 50 /* percent of a survivor space, HotSpot's TargetSurvivorRatio */
 
 /* The weight of a new sample: 100% for the first, 50% for the second, ...,
  * PROMOTION_WEIGHT once the count makes 100/count smaller. */
@@ -58,4 +59,19 @@ bool promotion_attempt_is_safe(const mh_heap *h, mh_gc_event *ev)
     if (h->to_top != 0)
         return false;
     return available >= average || available >= young;
+}
+
+void tenuring_adjust(mh_heap *h, const uint64_t by_age[16])
+{
+    uint64_t desired = h->survivor_size * TARGET_SURVIVOR_RATIO / 100;
+    uint64_t total = 0;
+    unsigned age = 1;
+    while (age < 16) {
+        total += by_age[age];
+        if (total > desired)
+            break;
+        age++;
+    }
+    unsigned most = h->config.tenuring_threshold;
+    h->tenuring_threshold = age < most ? age : most;
 }

@@ -23,4 +23,14 @@ bool promotion_attempt_is_safe(const mh_heap *h, mh_gc_event *ev);
 /* After a young collection: what it promoted, as a sample of the average. */
 void promotion_sample(mh_heap *h, uint64_t promoted);
 
+/* After a young collection that did not fail: HotSpot's adaptive tenuring
+ * threshold (ageTable.cpp, compute_tenuring_threshold). The survivors should
+ * fill at most half the survivor space (TargetSurvivorRatio = 50): the new
+ * threshold is the youngest age at which the survivors of that age and
+ * younger exceed it, and at most the configured maximum
+ * (-XX:MaxTenuringThreshold). Long-lived data then leaves the survivor space
+ * after one or two copies instead of being copied back and forth up to 15
+ * times. by_age: survivor bytes per age after the collection. */
+void tenuring_adjust(mh_heap *h, const uint64_t by_age[16]);
+
 #endif
