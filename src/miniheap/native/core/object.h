@@ -148,6 +148,8 @@ static inline int hdr_is_forwarded(uint64_t w) { return (w & OBJ_FORWARDED) != 0
 /* The copy's heap offset, from a forwarded header. */
 static inline uint64_t hdr_forwardee(uint64_t w) { return w & ~OBJ_FORWARDED; }
 static inline int obj_is_forwarded(const mh_object *o) { return hdr_is_forwarded(o->header); }
+/* A copy's header, computed from the original's (hdr_older) without re-reading it. */
+static inline void obj_set_header(mh_object *o, uint64_t w) { o->header = w; }
 static inline void obj_forward_to(mh_object *o, uint64_t offset) { o->header = offset | OBJ_FORWARDED; }
 
 /* (Bit 3 of a forwarded header belongs to the offset: test both bits.) */

@@ -189,7 +189,7 @@ INLINE mh_ref young_copy(copier *c, mh_ref ref)
         c->promoted += size;
     }
     mh_object *copy = at(c, to);
-    copy->header = older;
+    obj_set_header(copy, older);
     copy_body((uint64_t *)(copy + 1), (const uint64_t *)(o + 1), (size >> 3) - 1, hdr_nrefs(w));
     obj_forward_to(o, to);
     c->objects++;
