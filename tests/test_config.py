@@ -84,7 +84,7 @@ def test_is_frozen():
         ({"heap_size": "1.5G"}, ["heap_size", "1536M"]),
         ({"heap_size": True}, ["heap_size", "boolean"]),
         ({"region_size": "3M"}, ["region_size 3M", "power of two"]),
-        ({"region_size": "32K"}, ["region_size 32K", "at least 64K"]),
+        ({"region_size": "32K"}, ["region_size 32K", "from 64K to 1G"]),
         ({"survivor_ratio": 0}, ["survivor_ratio 0", "allowed 1.."]),
         ({"survivor_ratio": "six"}, ["survivor_ratio 'six'", "whole number", "survivor_ratio = 6"]),
         ({"tenuring_threshold": 16}, ["tenuring_threshold 16", "0..15"]),
@@ -118,14 +118,21 @@ def test_field_errors_say_what_is_wrong_and_allowed(kwargs, words):
 
 def test_colour_fit_error_text():
     with pytest.raises(ConfigError) as info:
-        HeapConfig(mapping="colored", heap_size="8T")
-    assert str(info.value) == "heap_size 8T does not fit below the colour bit 42 (4T): lower heap_size or raise color_bits"
+        HeapConfig(mapping="colored", heap_size="4T")
+    assert str(info.value) == "heap_size 4T does not fit below the colour bit 42 (4T): lower heap_size or raise color_bits"
     assert info.value.fields == ("heap_size", "color_bits")
 
 
 def test_colour_fit_only_matters_when_coloured():
-    assert HeapConfig(heap_size="8T").heap_size == 8 * TIB
-    assert HeapConfig(mapping="colored", heap_size="8T", color_bits=44).color_bits == 44
+    assert HeapConfig(heap_size="4T").heap_size == 4 * TIB
+    assert HeapConfig(mapping="colored", heap_size="4T", color_bits=44).color_bits == 44
+
+
+def test_sizes_above_the_collectors_limit_are_refused_with_the_range():
+    with pytest.raises(ConfigError) as info:
+        HeapConfig(heap_size="8T")
+    assert str(info.value) == ("heap_size 8T is out of range: allowed 1 region to 4T (the collector's limit); "
+                               "set heap_size to 4T or less")
 
 
 @pytest.mark.parametrize(
@@ -288,10 +295,10 @@ def test_out_of_range_on_cli_names_the_flag():
 
 def test_cross_field_error_names_every_source(tmp_path):
     path = write(tmp_path, '[heap]\nmapping = "colored"\n')
-    message = one_line_error(path=path, env={"MINIHEAP_HEAP_SIZE": "8T"})
+    message = one_line_error(path=path, env={"MINIHEAP_HEAP_SIZE": "4T"})
     assert message == (
         "environment variable MINIHEAP_HEAP_SIZE (with default color_bits): "
-        "heap_size 8T does not fit below the colour bit 42 (4T): lower heap_size or raise color_bits"
+        "heap_size 4T does not fit below the colour bit 42 (4T): lower heap_size or raise color_bits"
     )
 
 

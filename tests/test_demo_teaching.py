@@ -94,9 +94,10 @@ def _one_line(result, *words):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--heap-size", "100T"], ["heap_size 100T", "colour bit", "--mapping none"]),
-    (["--heap-size", "100T", "--mapping", "none", "--pretouch", "false"], ["no free range of 100T", "smaller --heap-size"]),
-    (["--heap-size", "100T", "--mapping", "none"], ["pretouch of a 100T heap", "MemAvailable"]),
+    (["--heap-size", "4T"], ["heap_size 4T", "colour bit", "--mapping none"]),
+    # above the collector's limit (4T), whatever the mapping: the allowed range, before any other check
+    (["--heap-size", "100T", "--mapping", "none", "--pretouch", "false"], ["heap_size 100T", "allowed", "4T"]),
+    (["--heap-size", "4T", "--mapping", "none"], ["pretouch of a 4T heap", "MemAvailable"]),
     (["--work", "0"], ["--work 0", "at least 1 MB"]),
     (["--work", "-3"], ["--work -3", "at least 1 MB"]),
     (["--work", "lots"], ["--work", "'lots'", "--help"]),

@@ -149,3 +149,79 @@ def test_two_threads_allocating_and_collecting_keep_the_heap_sound(make_heap):
         t.join()
     assert errors == []
     heap.verify()
+
+
+# -- a Python API without traps (issue 13) ------------------------------------------------------------
+
+def test_a_ref_is_always_true(make_heap):
+    heap = make_heap()
+    for refs, data in ((0, 0), (0, 8), (3, 0)):
+        ref = heap.alloc(refs=refs, data=data)
+        assert bool(ref) is True  # not len(): a Ref with no slots still names an object
+        assert ref
+    holder = heap.alloc(refs=1)
+    assert holder[0] is None  # a null slot is None, the only false answer
+
+
+@pytest.mark.parametrize("value", [5, 0, 2, True, 3.0, "ab", None, [1, 2]])
+def test_payload_writes_take_bytes_like_values_only(make_heap, value):
+    heap = make_heap()
+    a = heap.alloc(data=4)
+    a.data[:] = b"wxyz"
+    with pytest.raises(TypeError, match="bytes-like"):
+        a.data = value
+    with pytest.raises(TypeError, match="bytes-like"):
+        a.data[1:3] = value
+    assert a.data == b"wxyz"  # nothing was written
+
+
+def test_payload_writes_accept_every_bytes_like_object(make_heap):
+    heap = make_heap()
+    a, b = heap.alloc(data=4), heap.alloc(data=4)
+    a.data = bytearray(b"abcd")
+    assert a.data == b"abcd"
+    a.data[1:3] = memoryview(b"XY")
+    assert a.data == b"aXYd"
+    import array
+
+    a.data = array.array("H", [0x4241, 0x4443])  # 4 bytes through the buffer protocol
+    assert a.data == b"ABCD"
+    b.data = a.data  # one payload into another
+    assert b.data == b"ABCD"
+
+
+def test_a_payload_never_equals_an_int(make_heap):
+    heap = make_heap()
+    empty, zeros = heap.alloc(data=0), heap.alloc(data=3)
+    assert empty.data != 0
+    assert zeros.data != 3  # bytes(3) == b"\0\0\0" must not make them equal
+    assert zeros.data == b"\0\0\0"
+    assert zeros.data == bytearray(3)
+    assert zeros.data != "\0\0\0"
+
+
+def test_heap_methods_refuse_a_ref_of_another_heap(make_heap):
+    one, two = make_heap(), make_heap()
+    theirs = two.alloc(refs=1)
+    with pytest.raises(ForeignRefError, match="another heap"):
+        one.raw_slot(theirs, 0)
+    with pytest.raises(ForeignRefError, match="another heap"):
+        one.raw_color(theirs, 0)
+    with pytest.raises(TypeError, match="Ref of this heap"):
+        one.raw_slot(object(), 0)
+    assert two.raw_slot(theirs, 0) == 0  # its own heap answers
+
+
+def test_an_uninitialised_ref_is_dropped_silently():
+    import gc
+    import subprocess
+    import sys
+
+    # __del__ of a Ref that never got its fields (Ref.__new__ alone) must print nothing
+    code = ("from miniheap.heap import Ref\nr = Ref.__new__(Ref)\nprint(repr(r))\ndel r\n"
+            "import gc; gc.collect()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "", done.stderr
+    assert "uninitialised" in done.stdout
+    gc.collect()

@@ -24,7 +24,7 @@ from pathlib import Path
 import attrs
 from attrs import field, frozen
 
-from miniheap.sizes import MIB, KIB, format_size, parse_size
+from miniheap.sizes import GIB, MIB, KIB, TIB, format_size, parse_size
 
 # Names shared with the miniheap.backends registry: keep the two in step.
 BACKENDS = ("shm-mremap", "anon-mremap", "memfd", "memfd-hugetlb")
@@ -41,6 +41,11 @@ GC_LOG_LEVELS = ("off", "gc", "gc*", "gc*=debug", "gc*=trace", "gc=debug", "gc=t
 PAGE_SIZE = 4096
 # Smallest region: below this, per-region metadata outweighs the region.
 MIN_REGION_SIZE = 64 * KIB
+# The C core's limits (miniheap.h: MH_MAX_HEAP_SIZE, MH_MAX_REGION_SIZE, MH_MAX_HANDLES; a test
+# checks that these agree). They are named in --help and docs/configuration.md.
+MAX_HEAP_SIZE = 4 * TIB
+MAX_REGION_SIZE = 1 * GIB
+MAX_HANDLES = 1 << 26
 # memfd-hugetlb maps whole huge pages, so regions and fixed addresses must align to one.
 HUGE_PAGE_SIZE = 2 * MIB
 # x86-64 user space ends at 128 TiB (47 bits) with 4-level page tables.
@@ -139,12 +144,16 @@ def _to_mirrors(value: object) -> tuple[MirrorSpec, ...]:
 # --------------------------------------------------------------------------- converters
 
 
+_SIZE_RANGES = {"heap_size": "1 region to 4T", "young_size": "3 regions to 4T", "region_size": "64K to 1G"}
+
+
 def _to_size(name: str):
     def convert(value: object) -> int:
         try:
             return parse_size(value)  # type: ignore[arg-type]
         except ValueError as error:
-            raise ConfigError(f"{name} {error}", (name,)) from None
+            allowed = f" ({name} allows {_SIZE_RANGES[name]})" if name in _SIZE_RANGES else ""
+            raise ConfigError(f"{name} {error}{allowed}", (name,)) from None
 
     return convert
 
@@ -245,10 +254,10 @@ def _in_range(low: int, high: int, why: str = ""):
 
 
 def _check_region_size(instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if value < MIN_REGION_SIZE or value & (value - 1):
+    if value < MIN_REGION_SIZE or value > MAX_REGION_SIZE or value & (value - 1):
         raise ConfigError(
-            f"region_size {format_size(value)} must be a power of two of at least {format_size(MIN_REGION_SIZE)}: "
-            f"use e.g. 64K, 1M or 2M (2M matches a huge page)",
+            f"region_size {format_size(value)} must be a power of two from {format_size(MIN_REGION_SIZE)} to "
+            f"{format_size(MAX_REGION_SIZE)}: use e.g. 64K, 1M or 2M (2M matches a huge page)",
             ("region_size",),
         )
 
@@ -256,6 +265,12 @@ def _check_region_size(instance: object, attribute: attrs.Attribute, value: int)
 def _check_positive_size(instance: object, attribute: attrs.Attribute, value: int) -> None:
     if value <= 0:
         raise ConfigError(f"{attribute.name} is 0: give a positive size such as 64M", (attribute.name,))
+    if value > MAX_HEAP_SIZE:
+        raise ConfigError(
+            f"{attribute.name} {format_size(value)} is out of range: allowed 1 region to {format_size(MAX_HEAP_SIZE)} "
+            f"(the collector's limit); set {attribute.name} to {format_size(MAX_HEAP_SIZE)} or less",
+            (attribute.name,),
+        )
 
 
 def _check_gc_log(instance: object, attribute: attrs.Attribute, value: str) -> None:
@@ -324,7 +339,7 @@ class HeapConfig:
         default=64 * MIB,
         converter=_to_size("heap_size"),
         validator=_check_positive_size,
-        metadata=_meta("whole heap (young + old), a multiple of region_size", "SIZE"),
+        metadata=_meta(f"whole heap (young + old), a multiple of region_size, at most {format_size(MAX_HEAP_SIZE)}", "SIZE"),
     )
     young_size: int = field(
         default=16 * MIB,
@@ -336,7 +351,7 @@ class HeapConfig:
         default=2 * MIB,
         converter=_to_size("region_size"),
         validator=_check_region_size,
-        metadata=_meta("granule of mapping and collection: a power of two >= 64K", "SIZE"),
+        metadata=_meta(f"granule of mapping and collection: a power of two, {format_size(MIN_REGION_SIZE)} to {format_size(MAX_REGION_SIZE)}", "SIZE"),
     )
     survivor_ratio: int = field(
         default=6,
@@ -353,8 +368,8 @@ class HeapConfig:
     max_handles: int = field(
         default=1 << 20,
         converter=_to_int("max_handles", 1 << 20),
-        validator=_in_range(1, (1 << 31) - 1, "handles are 32-bit signed indices"),
-        metadata=_meta("size of the handle table (the roots)", "N"),
+        validator=_in_range(1, MAX_HANDLES, "the collector's handle table limit"),
+        metadata=_meta(f"size of the handle table (the roots), 1..{MAX_HANDLES}", "N"),
     )
     color_bits: int = field(
         default=None,

@@ -113,6 +113,9 @@ def open_heap(loaded, fallback, out):
 
     try:
         return Heap(loaded.config)
+    except config_mod.ConfigError as e:  # found only when the heap is built (the GC log's folder)
+        print(f"miniheap: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     except (MiniheapError, OSError) as e:
         if fallback and loaded.config.backend != "memfd" and isinstance(
                 e, (BackendUnavailableError, CommitError, ReservationError)):

@@ -13,21 +13,29 @@ turned into an exception here. The fast path therefore pays for no Python-side c
 ``Ref`` is a type written in C (``miniheap._ref``, native/python/ref.c): allocation (``heap.alloc``),
 ``ref[i]``, ``ref[i] = other`` and the release of a dropped Ref call the core directly, without cffi
 and without a Python ``__del__``. Its other methods are written here and attached to it.
+
+Ownership: one ``Heap`` owns one C heap, and one ``Ref`` owns one handle. Neither can be copied or
+pickled into a second owner (``copy.copy(ref)`` gives an independent handle to the same object). The
+C heap's callbacks reach an :class:`_Embedder`, which holds the backend and the GC log but not the
+``Heap``: no reference cycle keeps a dropped ``Heap`` alive, so one that is never closed is released
+(with a ``ResourceWarning``, as an unclosed file gives) as soon as it is unreachable.
 """
 import collections
+import errno
 import os
 import statistics
-import sys
 import threading
 import time
+import warnings
 import weakref
 
 from . import _native, _ref
 from .backends import backend_class
+from .cleanup import Cleanup
 from .config import HeapConfig
 from .errors import (BackendUnavailableError, CommitError, ForeignRefError, ForkedHeapError,
                      HeapClosedError, HeapCorruptionError, HeapExhaustedError, MiniheapError,
-                     ReleasedRefError)
+                     ReleasedRefError, SyscallError)
 from .layout import open_layout
 from .syscalls import Syscalls
 
@@ -50,6 +58,32 @@ REGION_CHARS = {"free": ".", "eden": "E", "survivor-from": "S", "survivor-to": "
 GC_THREAD = "ZDriver"  # JDK 17's name for the thread that runs a ZGC cycle
 
 
+# heap.events and the pauses behind the percentiles keep the latest this many collections (a program
+# that runs for days must not grow a list per collection); Heap(history=None) keeps them all.
+EVENT_HISTORY = 10_000
+# region_map(): runs at least this long are written as "c×count"
+REGION_RUN = 64
+
+
+def _summarise_runs(text, free_above, run):
+    """``text`` followed by ``free_above`` dots, with every run of ``run`` or more equal characters
+    written as the character, "×" and its length."""
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i
+        while j < n and text[j] == text[i]:
+            j += 1
+        length = j - i + (free_above if j == n and text[i] == "." else 0)
+        out.append(f"{text[i]}×{length}" if length >= run else text[i] * length)
+        if j == n and text[i] == ".":
+            free_above = 0
+        i = j
+    if free_above:
+        out.append(f".×{free_above}" if free_above >= run else "." * free_above)
+    return "".join(out)
+
+
 class Stats:
     """A snapshot of the collector's counters, with pause percentiles in milliseconds."""
 
@@ -57,13 +91,17 @@ class Stats:
         for field in ffi.typeof("mh_stats").fields:
             setattr(self, field[0], getattr(native, field[0]))
         self.collections = self.young_collections + self.full_collections + self.zgc_cycles
+        # Totals are the C heap's running counters, exact however long the program runs; the median
+        # and percentiles are of the pauses kept (the latest ``history`` of them, see Heap).
         ms = sorted(p / 1e6 for p in pauses_ns)
         self.pauses_ms = ms
-        self.pause_total_ms = sum(ms)
+        self.pauses_kept = len(ms)
+        # (a collector that does not count its pauses in C falls back on the window)
+        self.pause_total_ms = self.total_pause_ns / 1e6 if self.total_pause_ns else sum(ms)
         self.pause_median_ms = statistics.median(ms) if ms else 0.0
         self.pause_p95_ms = ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else 0.0
         self.pause_p99_ms = ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else 0.0
-        self.pause_max_ms = ms[-1] if ms else 0.0
+        self.pause_max_ms = max(self.max_pause_ns / 1e6, ms[-1] if ms else 0.0)
         pause_s = self.pause_total_ms / 1e3
         self.copy_rate = self.bytes_copied / pause_s if pause_s else 0.0  # bytes per second of pause
 
@@ -165,53 +203,75 @@ def _forget_heaps_in_child():
             heap._refcore.close()
 
 
-os.register_at_fork(after_in_child=_forget_heaps_in_child)
+def _flush_logs_before_fork():
+    # Whatever a log has buffered would be written once by the parent and again by the child.
+    for heap in list(_live_heaps):
+        try:
+            heap._core.gclog.flush()
+        except Exception:
+            pass
+
+
+os.register_at_fork(before=_flush_logs_before_fork, after_in_child=_forget_heaps_in_child)
 
 
 class Heap:
     """A generational heap in multi-mapped memory. Use as a context manager, or call close().
 
     ``Heap(config)`` or ``Heap(backend="memfd", heap_size="64M", ...)``; ``syscalls`` lets a test pass
-    a :class:`~miniheap.syscalls.Syscalls` that fails on purpose.
+    a :class:`~miniheap.syscalls.Syscalls` that fails on purpose; ``history`` is how many collections
+    ``events`` keeps (the latest; ``None`` keeps all).
+
+    What is kept per collection is bounded, so a program may run for days: ``events`` and the pause
+    percentiles cover the latest ``history`` collections, ``trace`` the first and latest system calls,
+    while ``stats`` counts and totals every collection exactly.
     """
 
-    def __init__(self, config=None, *, syscalls=None, **overrides):
+    def __init__(self, config=None, *, syscalls=None, history=EVENT_HISTORY, **overrides):
         if config is None:
             config = HeapConfig(**overrides)
         elif overrides:
             config = config.evolve(**overrides)
         self.config = config
-        self._ptr = ffi.NULL
+        self._ptr = self._record = ffi.NULL  # _ptr: NULL once closed; _record: freed at finalization
         self._refcore = None  # what the C-level Refs share: the core's heap pointer (miniheap._ref.Core)
         self._closed = False
+        self._close_deferred = False
         self._forked = False
-        self._commit_error = None
-        self._pauses_ns = []
-        self._events = []
-        # Called with each GCEvent after the GC log, on the collecting thread, while it still holds
-        # the heap (so a listener may read regions() of the heap as the collection left it).
-        self.gc_listeners = []
         self.sys = syscalls if syscalls is not None else Syscalls()
         self.trace = self.sys.trace
         self.backend = self.layout = None
         self.started = time.monotonic()
-        self._gclog = _open_gclog(config, self.started)
+        # What the C heap calls back: it must not refer to this Heap (see _Embedder).
+        self._core = _Embedder(_open_gclog(config, self.started), self.started, history)
+        self._ctx = ffi.new_handle(self._core)
         try:
-            self.backend = self._open_backend()
+            self.backend = self._core.backend = self._open_backend()
             self.layout = open_layout(config.mapping, self.sys, self.backend, config)
-            self._ctx = ffi.new_handle(self)
-            self._ptr = self._create_native()
-            self._refcore = _ref.Core(self, int(ffi.cast("uintptr_t", self._ptr)))
+            self._ptr = self._record = self._core.ptr = self._create_native()
+            self._refcore = _ref.Core(self, int(ffi.cast("uintptr_t", self._ptr)))  # holds the Heap weakly
             # heap.alloc is the Core's method, in C: no Python frame per allocation
             self.alloc = self._refcore.alloc
             if config.pretouch:
                 self._pretouch()
         except BaseException:
-            self._release_memory()
-            self._gclog.close()
+            with Cleanup() as cleanup:  # the original failure is raised; every step still runs
+                cleanup.run(self._release_memory)
+                cleanup.run(self._core.gclog.close)
             raise
-        self._gclog.log_start(config, self.views)
+        self._core.gclog.log_start(config, self.views)
+        self._core.gclog.flush()  # a fork() later must not find these lines buffered (and write them twice)
         _live_heaps.add(self)
+
+    @property
+    def gc_listeners(self):
+        """Called with each GCEvent after the GC log, on the collecting thread, while it still holds
+        the heap (so a listener may read regions() of the heap as the collection left it)."""
+        return self._core.listeners
+
+    @property
+    def _gclog(self):
+        return self._core.gclog
 
     # -- construction ----------------------------------------------------------------------------
     def _open_backend(self):
@@ -219,10 +279,14 @@ class Heap:
         try:
             return cls(self.sys, self.config.heap_size)
         except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):  # a shortage, not the backend's fault
+                raise MiniheapError(f"cannot create the {cls.name} backing of {self.config.heap_size} "
+                                    f"bytes: {e}") from e
             verdict = cls.explain_failure(e)
             raise BackendUnavailableError(
                 f"backend {cls.name} cannot work here: {verdict.why}"
-                + (f"; fix: {verdict.fix}" if verdict.fix else "; try backend='memfd'")) from e
+                + (f"; fix: {verdict.fix}" if verdict.fix
+                   else "; try backend='memfd'" if cls.name != "memfd" else "")) from e
 
     def _create_native(self):
         c = self.config
@@ -240,8 +304,9 @@ class Heap:
         err = ffi.new("char[]", 512)
         ptr = lib.mh_heap_new(cfg, err, 512)
         if ptr == ffi.NULL:
-            if self._commit_error is not None:
-                raise self._commit_error
+            self._core.raise_pending()
+            if self._core.commit_error is not None:
+                raise self._core.commit_error
             raise MiniheapError(ffi.string(err).decode())
         return ptr
 
@@ -287,17 +352,19 @@ class Heap:
     # -- figures ---------------------------------------------------------------------------------
     @property
     def events(self):
-        """Every collection (and, with zgc, every stall) so far, as GCEvent records, oldest first. A
-        concurrent collector's GC thread never calls Python: its events wait in the C core until a
-        call of this heap delivers them, which reading this property does."""
+        """The latest collections (and, with zgc, stalls) as GCEvent records, oldest first: the last
+        ``history`` of them (10,000 unless the Heap was built with another ``history``; ``None`` keeps
+        every one); counts and pause totals in ``stats`` stay exact whatever is dropped. A concurrent
+        collector's GC thread never calls Python: its events wait in the C core until a call of this
+        heap delivers them, which reading this property does."""
         if self._ptr != ffi.NULL and not self._forked:
             lib.mh_drain_events(self._ptr)
-        return self._events
+        return self._core.events
 
     @property
     def stats(self):
         self._check_open()
-        return Stats(lib.mh_get_stats(self._ptr), self._pauses_ns)
+        return Stats(lib.mh_get_stats(self._ptr), self._core.pauses_ns)
 
     def occupancy(self):
         """Bytes in use: dict of eden, survivor, old and total (serial); small, medium, large pages and
@@ -314,24 +381,33 @@ class Heap:
         return {"eden": lib.mh_eden_used(p), "survivor": lib.mh_survivor_used(p),
                 "old": lib.mh_old_used(p), "total": lib.mh_used(p)}
 
-    def regions(self):
-        """(index, state, used bytes) for every region, for teaching outputs."""
+    def regions(self, in_use_only=False):
+        """(index, state, used bytes) for every region, for teaching outputs. The C heap is asked only
+        about the regions in use: every region above them is free and empty (``in_use_only`` leaves
+        those out, which for a 4 TiB heap is two million tuples fewer)."""
         self._check_open()
         used = ffi.new("uint64_t *")
         result = []
-        for i in range(lib.mh_region_count(self._ptr)):
+        in_use = lib.mh_regions_in_use(self._ptr)
+        for i in range(in_use):
             state = lib.mh_region_info(self._ptr, i, used)
             result.append((i, REGION_STATES[state] if 0 <= state < len(REGION_STATES) else "?", used[0]))
+        if not in_use_only:
+            result.extend((i, "free", 0) for i in range(in_use, lib.mh_region_count(self._ptr)))
         return result
 
-    def region_map(self):
+    def region_map(self, run=REGION_RUN):
         """The regions as one character each: E eden, S survivor (from; s is the empty to-space), O old,
-        H/h humongous (start/continuation), . free; lower case e, s, o for a region holding nothing."""
+        H/h humongous (start/continuation), . free; lower case e, s, o for a region holding nothing.
+
+        A run of ``run`` or more equal characters is summarised as the character, "×" and the count
+        (a 4 TiB heap holding 64 MiB reads ``eeeeee…OOOO.×2097110``, not two million dots)."""
         chars = []
-        for _, state, used in self.regions():
+        for _, state, used in self.regions(in_use_only=True):
             c = REGION_CHARS.get(state, "?")
             chars.append(c.lower() if used == 0 and state in ("eden", "old", "survivor-from", "small") else c)
-        return "".join(chars)
+        free_above = lib.mh_region_count(self._ptr) - len(chars)
+        return _summarise_runs("".join(chars), free_above, run)
 
     @property
     def views(self):
@@ -350,13 +426,28 @@ class Heap:
         For teaching and testing the coloured layout: after a full collection a field may still hold a
         stale colour; loading it (``ref[slot]``) heals it, and raw_slot shows the before and after.
         """
+        self._own(ref, "raw_slot")
+        if type(slot) is not int:
+            raise TypeError(f"reference slots are indexed by int, not {type(slot).__name__}")
         if not 0 <= slot < ref.nrefs:
             raise IndexError(f"reference slot {slot} out of range: the object has {ref.nrefs} slots")
-        return lib.mh_peek_slot(self._ptr, ref._h, slot)
+        raw = lib.mh_peek_slot(self._ptr, ref._h, slot)
+        if raw == lib.MH_BAD_REF:  # 0 is a null slot; only this value is an error
+            self._raise(ref)
+        return raw
 
     def raw_color(self, ref, slot):
         """The colour (MH_COLOR_*) of the raw reference in a slot, before any load barrier."""
+        self._own(ref, "raw_color")
         return lib.mh_ref_color(self._ptr, self.raw_slot(ref, slot))
+
+    def _own(self, ref, method):
+        """Every method that takes a Ref checks that it is a Ref of this heap."""
+        if type(ref) is not Ref:
+            raise TypeError(f"{method}() takes a Ref of this heap, not {type(ref).__name__}")
+        if ref._heap is not self:
+            raise ForeignRefError(f"{method}(): this Ref belongs to another heap; pass a Ref allocated "
+                                  f"by this heap")
 
     def memory(self):
         """A full memory snapshot (RSS, PSS, USS, huge pages, backing, per view). About 20 ms per GiB."""
@@ -368,7 +459,13 @@ class Heap:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self):
-        """Free the collector's metadata, unmap every view and free the backing. Idempotent."""
+        """Free the collector's metadata, unmap every view and free the backing. Idempotent.
+
+        Safe from any thread and from a signal handler: a call in progress on another thread finishes
+        first, and threads that use the heap afterwards get HeapClosedError. Inside one of this heap's
+        callbacks (a signal handler may run there) the C heap closes when the call that ran the
+        callback returns, and only then is the memory unmapped.
+        """
         if self._closed:
             return
         self._closed = True
@@ -377,16 +474,25 @@ class Heap:
             self._refcore.close()  # the C-level Refs refuse from now on
         ptr, self._ptr = self._ptr, ffi.NULL
         if ptr != ffi.NULL and not self._forked:
-            lib.mh_heap_free(ptr)
-        if not self._forked:
-            self._release_memory()
-        self._gclog.close()
+            if lib.mh_heap_close(ptr) == lib.MH_CLOSE_DEFERRED:
+                self._close_deferred = True  # _raise finishes when the interrupted call fails
+                return
+        self._finish_close()
+
+    def _finish_close(self):
+        self._close_deferred = False
+        with Cleanup() as cleanup:  # every step, then the first failure
+            if not self._forked:
+                cleanup.run(self._release_memory)
+            cleanup.run(self._core.gclog.close)
 
     def _release_memory(self):
-        if self.layout is not None:
-            self.layout.close()
-        if self.backend is not None:
-            self.backend.close()
+        """Unmap the views, then free the backing, even when an unmap fails (raised afterwards)."""
+        with Cleanup() as cleanup:
+            if self.layout is not None:
+                cleanup.run(self.layout.close)
+            if self.backend is not None:
+                cleanup.run(self.backend.close)
 
     def __enter__(self):
         return self
@@ -395,14 +501,38 @@ class Heap:
         self.close()
 
     def __del__(self):
+        if not hasattr(self, "_record"):  # __init__ never got far enough to own anything
+            return
         try:
+            if not self._closed and not self._forked:
+                warnings.warn(f"unclosed heap {self!r}: call close() or use 'with Heap(...) as heap:'",
+                              ResourceWarning, stacklevel=2, source=self)
             self.close()
+            if self._close_deferred:
+                self._finish_close()
+            # No thread can be inside a call now (each would hold a reference to this Heap).
+            record, self._record = self._record, ffi.NULL
+            if record != ffi.NULL and not self._forked:
+                lib.mh_heap_free(record)
         except Exception:
             pass
 
     def __repr__(self):
         state = "closed" if self._closed else f"{self.config.backend}, {self.config.mapping}"
         return f"<Heap {self.config.heap_size >> 20}M ({state})>"
+
+    # -- one owner -------------------------------------------------------------------------------
+    def __copy__(self):
+        raise TypeError("a Heap cannot be copied: it owns its memory and C heap; create another "
+                        "Heap(heap.config) for an independent, empty heap")
+
+    def __deepcopy__(self, memo):
+        raise TypeError("a Heap cannot be deep-copied: it owns its memory and C heap; create another "
+                        "Heap(heap.config) for an independent, empty heap")
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("a Heap cannot be pickled: its objects live in memory mapped by this process; "
+                        "pickle heap.config instead and build a new Heap from it")
 
     # -- errors ----------------------------------------------------------------------------------
     def _check_open(self):
@@ -418,6 +548,9 @@ class Heap:
             raise ForkedHeapError("this heap was created in the parent process before fork(); a child "
                                   "must not use it (its memory is shared with the parent): create a new "
                                   "Heap in the child")
+        if self._close_deferred:  # closed inside a callback of the call that just failed
+            self._finish_close()
+        self._core.raise_pending()  # what a callback could not raise (a signal's exception)
         if self._closed or self._ptr == ffi.NULL:
             raise HeapClosedError("the heap is closed: its objects and Refs can no longer be used; "
                                   "create a new Heap")
@@ -429,7 +562,7 @@ class Heap:
         if code == lib.MH_E_EXHAUSTED:
             raise HeapExhaustedError(message)
         if code == lib.MH_E_COMMIT:
-            cause, self._commit_error = self._commit_error, None
+            cause, self._core.commit_error = self._core.commit_error, None
             raise CommitError(f"{message}: {cause}" if cause else message) from cause
         if code in (lib.MH_E_BAD_SLOT, lib.MH_E_TOO_LARGE):
             raise IndexError(message) if code == lib.MH_E_BAD_SLOT else ValueError(message)
@@ -466,7 +599,7 @@ class Payload:
         return bytes(buf)
 
     def _write(self, offset, data):
-        if data:
+        if len(data):
             ref = self._ref
             if lib.mh_write_payload(ref._heap._ptr, ref._h, offset, ffi.from_buffer(data), len(data)):
                 ref._heap._raise(ref)
@@ -484,7 +617,7 @@ class Payload:
         n = len(self)
         if isinstance(index, slice):
             start, stop, step = index.indices(n)
-            value = bytes(value)
+            value = _bytes_like(value)
             if step != 1 or len(value) != max(0, stop - start):
                 raise ValueError(f"payload slice [{start}:{stop}] holds {max(0, stop - start)} bytes, "
                                  f"got {len(value)}: the payload cannot grow or shrink "
@@ -501,10 +634,32 @@ class Payload:
     tobytes = __bytes__
 
     def __eq__(self, other):
-        return bytes(self) == bytes(other)
+        # bytes(5) is five zero bytes: only bytes-like values (and payloads) compare, never ints
+        if isinstance(other, Payload):
+            return bytes(self) == bytes(other)
+        try:
+            other = memoryview(other).cast("B")
+        except TypeError:
+            return NotImplemented
+        return bytes(self) == other
+
+    __hash__ = None  # the bytes change under it
 
     def __repr__(self):
         return f"<Payload {bytes(self)!r}>"
+
+
+def _bytes_like(value):
+    """A payload write's value as a flat byte view. bytes(5) would be five zero bytes, so an int (or any
+    object without the buffer protocol) is refused rather than converted."""
+    if isinstance(value, Payload):
+        return bytes(value)
+    try:
+        return memoryview(value).cast("B")
+    except TypeError:
+        raise TypeError(f"payload bytes are written from a bytes-like object (bytes, bytearray, "
+                        f"memoryview), not {type(value).__name__}: e.g. ref.data[0:2] = b'hi'; to set "
+                        f"one byte use ref.data[i] = 7") from None
 
 
 def _payload_index(index, n):
@@ -663,44 +818,108 @@ del _name, _value
 
 # -- callbacks from the C heap ---------------------------------------------------------------------
 
+class _Window(collections.deque):
+    """The latest items, bounded; indexes and slices as a list does (``events[-5:]``)."""
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return list(self)[index]
+        return super().__getitem__(index)
+
+
+class _Embedder:
+    """The C heap's embedder: what its callbacks (commit, uncommit, on_gc) need, and nothing more.
+
+    ``ffi.new_handle`` keeps this object alive while the C heap lives. It holds no reference to the
+    ``Heap``, so the Heap is freed by reference counting as soon as the program drops it (no cycle
+    waiting for Python's cyclic collector).
+
+    An exception raised inside a callback (by the backend, or by a signal handler that Python runs
+    there: KeyboardInterrupt, a timeout) cannot unwind through C. It is kept in ``pending`` and raised
+    by the Heap when the call that ran the callback returns; a commit that raised has failed.
+    """
+
+    __slots__ = ("backend", "gclog", "events", "pauses_ns", "listeners", "started", "commit_error", "pending",
+                 "ptr",
+                 "__weakref__")
+
+    def __init__(self, gclog, started, history=None):
+        self.ptr = None  # the C heap, once built: a callback interrupts the call that ran it
+        self.backend = None
+        self.gclog = gclog
+        self.events = _Window(maxlen=history)  # maxlen None: every one (opt-in)
+        self.pauses_ns = collections.deque(maxlen=history)
+        self.listeners = []
+        self.started = started
+        self.commit_error = None
+        self.pending = None
+
+    def keep(self, exc):
+        """Remember the first exception a callback could not raise, and make the call that ran the
+        callback fail (MH_E_INTERRUPTED), so the Heap raises it as soon as the call returns."""
+        if self.pending is None:
+            self.pending = exc
+        if self.ptr is not None:
+            lib.mh_interrupt(self.ptr)
+
+    def raise_pending(self):
+        exc, self.pending = self.pending, None
+        if exc is not None:
+            raise exc
+
+
 def _backend_call(ctx, method, offset, length):
-    heap = ffi.from_handle(ctx)
+    core = ffi.from_handle(ctx)
     try:
-        getattr(heap.backend, method)(offset, length)
+        getattr(core.backend, method)(offset, length)
         return 0
-    except Exception as e:  # the C heap sees -1 and reports MH_E_COMMIT; the cause is kept for it
-        heap._commit_error = e
+    except (MiniheapError, SyscallError) as e:  # the backend failed: C reports MH_E_COMMIT with this cause
+        core.commit_error = e
+        return -1
+    except BaseException as e:  # anything else (KeyboardInterrupt, a timeout): raised as it is
+        core.keep(e)
         return -1
 
 
-@ffi.def_extern()
+# error=-1: should anything escape _backend_call, C sees a failed commit, never a success
+@ffi.def_extern(error=-1)
 def mh_py_commit(ctx, offset, length):
     return _backend_call(ctx, "commit", offset, length)
 
 
-@ffi.def_extern()
+@ffi.def_extern(error=-1)
 def mh_py_uncommit(ctx, offset, length):
     return _backend_call(ctx, "uncommit", offset, length)
 
 
 @ffi.def_extern()
 def mh_py_on_gc(ctx, event):
-    heap = ffi.from_handle(ctx)
+    core = ffi.from_handle(ctx)
     try:
-        record = GCEvent(event, time.monotonic() - heap.started, threading.current_thread().name, heap.started)
+        record = GCEvent(event, time.monotonic() - core.started, threading.current_thread().name, core.started)
         if record.zgc:
-            heap._pauses_ns.extend(p.duration_ns for p in record.phases if p.pause)
+            core.pauses_ns.extend(p.duration_ns for p in record.phases if p.pause)
         else:
-            heap._pauses_ns.append(record.ns_total)
-        heap._events.append(record)
-        heap._gclog.log_event(record)
-        for listener in heap.gc_listeners:
+            core.pauses_ns.append(record.ns_total)
+        core.events.append(record)
+        core.gclog.log_event(record)
+        for listener in core.listeners:
             listener(record)
-    except Exception as e:  # never unwind through C; report and go on
-        print(f"miniheap: GC event handling failed: {e!r}", file=sys.stderr)
+    except BaseException as e:  # never unwind through C: raised once the call has returned
+        core.keep(e)
 
 
 def _open_gclog(config, started):
+    from .config import ConfigError
     from .gclog import GCLog
 
-    return GCLog.from_config(config, started)
+    try:
+        return GCLog.from_config(config, started)
+    except OSError as e:  # one line, as every configuration mistake is
+        path = config.gc_log_file
+        folder = os.path.dirname(os.path.abspath(path))
+        fix = (f"create the folder {folder} first" if not os.path.isdir(folder)
+               else "choose a path you can write to")
+        raise ConfigError(f"gc_log {config.gc_log!r}: cannot open {path} for writing ({e.strerror}): "
+                          f"{fix}, or write gc_log = \"gc\" to log to standard output",
+                          ("gc_log",)) from None

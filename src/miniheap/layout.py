@@ -11,6 +11,7 @@
 A layout knows reservations and the backend, nothing of the collector; the collector learns only the
 view bases (:attr:`Layout.view_bases`).
 """
+from .cleanup import Cleanup
 from .errors import ReservationError
 from .reservation import Reservation
 
@@ -56,10 +57,12 @@ class Layout:
         return (base, base, base)
 
     def close(self):
-        for reservation in self.reservations:
-            reservation.close()
-        self.reservations.clear()
-        self.views.clear()
+        """Unmap every reservation, even when one munmap fails (that failure is raised afterwards)."""
+        with Cleanup() as cleanup:
+            for reservation in self.reservations:
+                cleanup.run(reservation.close)
+            self.reservations.clear()
+            self.views.clear()
 
 
 class SingleView(Layout):

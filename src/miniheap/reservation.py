@@ -5,6 +5,9 @@ memory and no swap, but no other mapping can land inside it. Backing memory is l
 of it with MAP_FIXED, and "unmapping" a part maps PROT_NONE over it again, so the reservation stays
 whole until it is closed. This is how HotSpot's ZGC manages its views.
 """
+import errno
+import resource
+
 from . import syscalls as sc
 from .errors import ReservationError, SyscallError
 
@@ -32,6 +35,8 @@ class Reservation:
         try:
             got = self.sys.mmap(at, self.size, sc.PROT_NONE, flags)
         except SyscallError as e:
+            if e.errno == errno.ENOMEM and _address_space_limit() is not None:
+                raise self._limit_error(e) from e
             raise ReservationError(
                 f"cannot reserve {self.size} bytes for the {self.label} at {at:#x}: {e.strerror}; the range "
                 f"overlaps an existing mapping (see /proc/self/maps) or exceeds the address space: "
@@ -42,11 +47,26 @@ class Reservation:
                                    f"range is taken; choose another address")
         return got
 
+    def _limit_error(self, e):
+        limit = _address_space_limit()
+        return ReservationError(
+            f"cannot reserve {self.size} bytes of address space for the {self.label}: {e.strerror}; this "
+            f"process may map at most {limit} bytes (RLIMIT_AS, ulimit -v), and a reservation counts in "
+            f"full although it uses no memory: raise the limit (ulimit -v unlimited) or lower heap_size")
+
     def _reserve_aligned(self):
         """Reserve size + alignment anywhere, then trim the ends so the start is aligned."""
+        length = self.size if self.alignment <= PAGE_SIZE else self.size + self.alignment
+        try:
+            raw = self.sys.mmap(0, length, sc.PROT_NONE, RESERVE_FLAGS)
+        except SyscallError as e:
+            if e.errno == errno.ENOMEM and _address_space_limit() is not None:
+                raise self._limit_error(e) from e
+            raise ReservationError(
+                f"cannot reserve {length} bytes of address space for the {self.label}: {e.strerror}; "
+                f"the address space is full or too fragmented: lower heap_size") from e
         if self.alignment <= PAGE_SIZE:
-            return self.sys.mmap(0, self.size, sc.PROT_NONE, RESERVE_FLAGS)
-        raw = self.sys.mmap(0, self.size + self.alignment, sc.PROT_NONE, RESERVE_FLAGS)
+            return raw
         start = -(-raw // self.alignment) * self.alignment
         if start > raw:
             self.sys.munmap(raw, start - raw)
@@ -109,3 +129,9 @@ def _check_size(what, size, alignment):
     if size % alignment:
         raise ReservationError(f"{what} {size} is not a multiple of {alignment} bytes; round it up to "
                                f"{-(-size // alignment) * alignment}")
+
+
+def _address_space_limit():
+    """The soft RLIMIT_AS in bytes, or None when unlimited."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft

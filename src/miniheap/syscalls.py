@@ -6,6 +6,7 @@ raises :class:`~miniheap.errors.SyscallError` whose message is that same line wi
 
 Flags are written in ascending bit order, as strace writes them.
 """
+import errno
 import os
 
 from . import _sys
@@ -71,19 +72,43 @@ def fmt_addr(addr):
 
 
 class Trace:
-    """The strace-format lines of one heap's system calls, in order."""
+    """The strace-format lines of one heap's system calls, in order, bounded.
 
-    def __init__(self):
-        self.lines = []
+    A long-running heap commits and uncommits regions for as long as it runs, so the trace keeps the
+    first ``limit // 2`` lines (how the heap was built) and the latest ``limit // 2``; ``len(trace)``
+    counts every call made, and ``lines`` marks the gap with one line saying how many were dropped.
+    """
+
+    def __init__(self, limit=4096):
+        from collections import deque
+
+        self.head_limit = limit // 2
+        self.head = []
+        self.tail = deque(maxlen=limit - self.head_limit)
+        self.total = 0
 
     def record(self, line):
-        self.lines.append(line)
+        self.total += 1
+        if len(self.head) < self.head_limit:
+            self.head.append(line)
+        else:
+            self.tail.append(line)
+
+    @property
+    def dropped(self):
+        return self.total - len(self.head) - len(self.tail)
+
+    @property
+    def lines(self):
+        gap = [f"... {self.dropped} calls not kept (the trace keeps the first {len(self.head)} and the "
+               f"latest {len(self.tail)}) ..."] if self.dropped else []
+        return self.head + gap + list(self.tail)
 
     def __iter__(self):
         return iter(self.lines)
 
     def __len__(self):
-        return len(self.lines)
+        return self.total
 
     def __str__(self):
         return "\n".join(self.lines)
@@ -123,7 +148,7 @@ class Syscalls:
                 err = ffi.errno
         if err is not None:
             self.trace.record(f"{text} = -1 {_errno_name(err)} ({os.strerror(err)})")
-            raise SyscallError(err, text, hint)
+            raise SyscallError(err, text, _ERRNO_HINTS.get(err, hint))
         self.trace.record(f"{text} = {render(result)}")
         return result
 
@@ -192,6 +217,15 @@ class Syscalls:
 
     def close(self, fd):
         return self._call("close", f"close({fd})", lambda: lib.close(fd), _nonzero)
+
+
+# Errors whose cause is the same whatever the call: a call-specific hint (e.g. "memfd_create needs Linux
+# 3.17") would mislead.
+_ERRNO_HINTS = {
+    errno.EMFILE: "no file descriptors left in this process (ulimit -n): close files you no longer "
+                  "need, close unused heaps, or raise the limit",
+    errno.ENFILE: "no file descriptors left on the system (fs.file-max): close files or raise the limit",
+}
 
 
 def _uint(pointer):

@@ -121,3 +121,20 @@ def test_missing_inline_card_mark_is_caught(tmp_path):
     result = run(exe, "broken-cards")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "was caught" in result.stdout
+
+
+@pytest.mark.parametrize("flags", [SANITIZE, ["-O2", "-Werror", "-Dcalloc=mh_test_calloc", "-DMH_TEST_CALLOC_HOOK"]],
+                         ids=["asan", "o2-calloc-hook"])
+def test_callback_and_teardown_contract(tmp_path, flags):
+    """miniheap.h's contract: re-entry from callbacks, queued releases, interrupts, deferred and
+    concurrent close, sentinels and the trap of a failed bump (tests/native/test_contract.c), under
+    ASan and at -O2."""
+    exe = str(tmp_path / "test_contract")
+    cmd = ["gcc", *WARNINGS, *flags, "-pthread", *INCLUDES,
+           os.path.join(HERE, "test_contract.c"), *core_sources(), "-o", exe]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert "warning" not in built.stderr, built.stderr
+    result = run(exe, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr[-4000:]
+    assert " 0 failures" in result.stdout

@@ -24,7 +24,7 @@ class MemfdBackend(Backend):
         self.fd = self.sys.memfd_create(MEMFD_NAME, self.memfd_flags, hint=self._create_hint())
         try:
             self.sys.ftruncate(self.fd, size)
-        except SyscallError:
+        except BaseException:  # OverflowError for a size past off_t too: the fd must not leak
             self.sys.close(self.fd)
             raise
 

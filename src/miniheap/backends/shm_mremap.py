@@ -2,13 +2,15 @@
 
     shmget(IPC_PRIVATE, size, IPC_CREAT|0600)   a private segment only this user can attach
     shmat(id, NULL, 0)                         the source mapping
-    shmctl(id, IPC_RMID, NULL)                 removed at once: no other process can attach it,
-                                               and it is freed when the last mapping goes
+    shmctl(id, IPC_RMID, NULL)                 removed at once: its key is gone and it is freed when
+                                               the last mapping goes (Linux still lets the same user
+                                               shmat it by id; other users get EACCES from 0600)
     mremap(source, 0, len, MREMAP_MAYMOVE|MREMAP_FIXED, addr)   each view
 """
 import os
 
 from .. import syscalls as sc
+from ..cleanup import Cleanup
 from ..errors import SyscallError
 from .base import ProbeResult
 from .memfd import probe_by_aliasing
@@ -26,13 +28,23 @@ class ShmMremapBackend(MremapBackend):
         self.shmid = self.sys.shmget(sc.IPC_PRIVATE, size, sc.IPC_CREAT | SHM_MODE,
                                      hint=f"see kernel.shmmax ({_read('/proc/sys/kernel/shmmax')}) "
                                           f"and kernel.shmall")
-        try:
-            source = self.sys.shmat(self.shmid, 0, 0)
-        finally:
+        source = None
+        with Cleanup() as cleanup:
+            cleanup.run(self._attach)
+            source = self._source
             # Remove the id before anything can use it, whatever happened: the segment now lives
             # only as long as its mappings.
-            self.sys.shmctl_rmid(self.shmid)
+            cleanup.run(self.sys.shmctl_rmid, self.shmid)
+            if cleanup.first is not None and source is not None:
+                # Building failed (IPC_RMID refused): give the mapping back, and try the removal once
+                # more, so a refusal that passes leaves no segment behind the failed heap.
+                cleanup.run(self.sys.shmdt, source)
+                cleanup.run(self.sys.shmctl_rmid, self.shmid)
         return source
+
+    def _attach(self):
+        self._source = None
+        self._source = self.sys.shmat(self.shmid, 0, 0)
 
     def _release(self):
         self.sys.shmdt(self.source)

@@ -13,8 +13,45 @@
  * A C mutator that makes millions of calls can hold the heap across a run of
  * them with mh_lock / mh_unlock: calls by the holding thread then skip the
  * lock (a load and a compare instead of a mutex), and other threads wait.
- * A callback (commit, uncommit, on_gc) must not call back into the heap
- * except to read statistics: that fails with MH_E_BUSY.
+ *
+ * THE CALLBACK CONTRACT. Callbacks run on the thread whose call needed them,
+ * with the heap held.
+ *  - commit / uncommit run in the middle of an allocation or a collection:
+ *    the heap is half done. Only statistics may be read (mh_get_stats,
+ *    mh_used and the other occupancy calls, mh_last_error); every other call
+ *    fails with MH_E_BUSY.
+ *  - on_gc runs after a collection, with the heap whole: read-only calls work
+ *    (mh_verify, mh_nrefs, mh_nbytes, mh_age, mh_space_of, mh_same,
+ *    mh_read_payload, mh_peek_slot, mh_handle_ref, mh_region_info...);
+ *    anything that changes the heap (mh_alloc, mh_collect, mh_store, mh_load,
+ *    mh_dup, mh_write_payload, mh_payload) fails with MH_E_BUSY. So no
+ *    collection can start inside another, and the event record is not
+ *    overwritten while the listener reads it.
+ *  - In any callback, mh_release is never refused: the handle is dead at once
+ *    and goes back to the free list when the call that ran the callback
+ *    returns (a language runtime's finalizers may run inside a callback).
+ *  - In any callback, mh_heap_close (and mh_heap_free) is deferred: the call
+ *    that ran the callback finishes, closes the heap and fails with
+ *    MH_E_CLOSED. mh_interrupt makes that call fail with MH_E_INTERRUPTED
+ *    (a signal arrived; the embedder raises it once the call has returned);
+ *    a commit callback that interrupts has failed, whatever it returns.
+ *
+ * THE TEARDOWN CONTRACT. mh_heap_close stops the collector (a concurrent
+ * collector's threads, before anything is freed), waits for a call in
+ * progress on another thread, frees every table and marks the heap closed:
+ * threads waiting to enter a call, and every later call, fail with
+ * MH_E_CLOSED (never a hang, never freed memory). The small heap record stays
+ * until mh_heap_free, which the embedder calls once no thread can call into
+ * the heap any more (after joining them, or when its own handle object dies).
+ * A thread holding the heap with mh_lock may close it and must still
+ * mh_unlock (or mh_heap_free) it. An attached mutator record
+ * (miniheap-inline.h) holds the heap too, so another thread's close waits for
+ * its mh_mutator_detach; a close by the record's own thread turns the record's
+ * fast path off (its allocations fail with MH_E_CLOSED; references it still
+ * holds point into memory the embedder is about to unmap: do not use them),
+ * and the record lives until mh_mutator_detach or mh_heap_free. Closing from a
+ * C signal handler is not async-signal-safe: set a flag there and close from
+ * the thread.
  *
  * Roots are handles: small integers naming slots of a handle table that the
  * collector updates when objects move. A mutator never holds a raw address
@@ -49,7 +86,16 @@ typedef uint64_t mh_ref;
 /* A root: an index into the heap's handle table. */
 typedef int32_t mh_handle;
 
+/* Limits mh_heap_new accepts (src/miniheap/config.py repeats them; a test checks they agree). */
+#define MH_MAX_HEAP_SIZE 4398046511104   /* 4 TiB */
+#define MH_MAX_REGION_SIZE 1073741824    /* 1 GiB; the least is 64 KiB */
+#define MH_MAX_HANDLES 67108864          /* 2^26 */
+
 #define MH_NULL_HANDLE -1        /* a load of a null slot */
+/* Error returns of the calls that return a reference or an offset: no reference
+ * or offset is all ones (views sit below 2^47, offsets below MH_MAX_HEAP_SIZE). */
+#define MH_BAD_REF 0xffffffffffffffff
+#define MH_BAD_OFFSET 0xffffffffffffffff
 #define MH_ERROR -2              /* the call failed: see mh_last_error() */
 
 /* Error codes kept by mh_last_error(). */
@@ -65,6 +111,10 @@ typedef int32_t mh_handle;
 #define MH_E_VERIFY 9            /* mh_verify found a broken invariant */
 #define MH_E_BUSY 10             /* a callback re-entered the heap during a collection */
 #define MH_E_BAD_ARGUMENT 11     /* another argument out of range (region index, reference) */
+#define MH_E_CLOSED 12           /* the heap was closed (mh_heap_close), before or during the call */
+#define MH_E_INTERRUPTED 13      /* a callback of this call called mh_interrupt */
+
+#define MH_CLOSE_DEFERRED 1      /* mh_heap_close inside a callback: done when the call returns */
 
 /* Colours of the coloured layout (ZGC, JDK 11-17). In the single-view layout
  * every reference has colour MH_COLOR_NONE and the load barrier always takes
@@ -248,9 +298,16 @@ typedef struct mh_config {
 } mh_config;
 
 /* Lifecycle. mh_heap_new fills err (NUL-terminated, at most errlen bytes)
- * and returns NULL when the configuration is inconsistent. */
+ * and returns NULL when the configuration is inconsistent. mh_heap_close
+ * returns 0 (closed now, or already), MH_CLOSE_DEFERRED inside a callback, or
+ * MH_ERROR for no heap. mh_heap_free closes if needed, then frees the record
+ * (inside a callback it only closes, deferred: free it after the call). See
+ * the teardown contract above. */
 mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen);
+int mh_heap_close(mh_heap *heap);
 void mh_heap_free(mh_heap *heap);
+/* From inside a callback: make the call that ran it fail with MH_E_INTERRUPTED. */
+void mh_interrupt(mh_heap *heap);
 
 /* Hold the heap across a run of calls: a C mutator that makes millions of
  * calls takes it once. Calls by the holding thread do not touch the mutex
@@ -324,18 +381,24 @@ uint32_t mh_region_count(mh_heap *heap);
  * 3 survivor-to, 4 old, 5 humongous start, 6 humongous continuation;
  * used bytes through *used. */
 int mh_region_info(mh_heap *heap, uint32_t region, uint64_t *used);
+/* Every region from this index on is free, uncommitted and holds nothing (so a
+ * listing of a 4 TiB heap need not ask about two million regions one by one). */
+uint32_t mh_regions_in_use(mh_heap *heap);
 
 /* Check every invariant (headers, references inside the heap and at object
  * starts, card marks for old-to-young references, colours). Returns 0 when
  * all hold; otherwise the number of problems, the first described by
- * mh_last_error_message(). Never crashes on a corrupt heap it can detect. */
+ * mh_last_error_message(); MH_ERROR when nothing could be checked (no heap,
+ * busy, or MH_E_NO_MEMORY for its scratch bitmap). Never crashes on a corrupt
+ * heap it can detect. Its work and scratch memory follow the regions in use. */
 int mh_verify(mh_heap *heap);
 
 /* Teaching and testing the coloured layout. mh_peek_slot returns the raw
  * reference stored in a slot, WITHOUT the load barrier (so a stale colour is
- * visible before a load heals it); 0 for null or on error. mh_ref_color gives
- * a reference's colour (MH_COLOR_NONE for null and in the single view, or
- * MH_ERROR); mh_ref_offset its heap offset. */
+ * visible before a load heals it): 0 for a null slot, MH_BAD_REF on error.
+ * mh_ref_color gives a reference's colour (MH_COLOR_NONE for null and in the
+ * single view, or MH_ERROR); mh_ref_offset its heap offset, or MH_BAD_OFFSET
+ * (for null too, or a reference into no view of this heap). */
 mh_ref mh_peek_slot(mh_heap *heap, mh_handle object, uint32_t slot);
 int mh_ref_color(mh_heap *heap, mh_ref ref);
 uint64_t mh_ref_offset(mh_heap *heap, mh_ref ref);

@@ -15,6 +15,14 @@ static inline mh_object *object_of(mh_heap *h, mh_handle x)
     return ref_addr(&h->views, h->handles[x]);
 }
 
+/* The same for a call that only reads (allowed in on_gc). */
+static inline mh_object *object_to_read(mh_heap *h, mh_handle x)
+{
+    if (!heap_enter_read(h) || !handle_check(h, x))
+        return NULL;
+    return ref_addr(&h->views, h->handles[x]);
+}
+
 static bool __attribute__((noinline, cold)) slot_error(mh_heap *h, const mh_object *o, mh_handle x,
                                                        uint32_t slot)
 {
@@ -85,21 +93,21 @@ static inline int mh_store_unlocked(mh_heap *h, mh_handle x, uint32_t slot, mh_h
 
 mh_ref mh_peek_slot_unlocked(mh_heap *h, mh_handle x, uint32_t slot)
 {
-    mh_object *o = object_of(h, x);
+    mh_object *o = object_to_read(h, x);
     if (!o || !slot_check(h, o, x, slot))
-        return 0;
+        return MH_BAD_REF; /* 0 is a null slot */
     return field_load(&obj_slots(o)[slot]);
 }
 
 int64_t mh_nrefs_unlocked(mh_heap *h, mh_handle x)
 {
-    mh_object *o = object_of(h, x);
+    mh_object *o = object_to_read(h, x);
     return o ? (int64_t)obj_nrefs(o) : MH_ERROR;
 }
 
 int64_t mh_nbytes_unlocked(mh_heap *h, mh_handle x)
 {
-    mh_object *o = object_of(h, x);
+    mh_object *o = object_to_read(h, x);
     return o ? (int64_t)obj_nbytes(o) : MH_ERROR;
 }
 
@@ -111,7 +119,7 @@ static inline uint8_t *mh_payload_unlocked(mh_heap *h, mh_handle x)
 
 int mh_age_unlocked(mh_heap *h, mh_handle x)
 {
-    mh_object *o = object_of(h, x);
+    mh_object *o = object_to_read(h, x);
     return o ? (int)obj_age(o) : MH_ERROR;
 }
 
@@ -132,7 +140,15 @@ int mh_ref_color_unlocked(mh_heap *h, mh_ref ref)
 
 uint64_t mh_ref_offset_unlocked(mh_heap *h, mh_ref ref)
 {
-    return heap_ok(h) && ref ? ref_offset(&h->views, ref) : 0;
+    if (!heap_ok(h))
+        return MH_BAD_OFFSET; /* 0 is a valid offset: the first object of eden */
+    uint64_t off = ref_offset(&h->views, ref);
+    if (!ref || ref_color(&h->views, ref) < 0 || off >= h->heap_size) {
+        heap_error(h, MH_E_BAD_ARGUMENT, "0x%llx is not a reference into any view of this heap%s",
+                   (unsigned long long)ref, ref ? "" : " (it is null)");
+        return MH_BAD_OFFSET;
+    }
+    return off;
 }
 
 /* Payload copies, bounds-checked, for embedders that cannot hold mh_payload's
@@ -152,7 +168,7 @@ static bool payload_range(mh_heap *h, const mh_object *o, mh_handle x, uint64_t 
 
 int mh_read_payload_unlocked(mh_heap *h, mh_handle x, uint64_t offset, void *dst, uint64_t length)
 {
-    mh_object *o = object_of(h, x);
+    mh_object *o = object_to_read(h, x);
     if (!o || !payload_range(h, o, x, offset, length))
         return MH_ERROR;
     memcpy(dst, obj_payload(o) + offset, length);

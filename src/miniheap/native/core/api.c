@@ -30,14 +30,14 @@ static inline mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t n
 
 int mh_verify_unlocked(mh_heap *h)
 {
-    if (!heap_enter(h))
+    if (!heap_enter_read(h)) /* read-only: allowed in on_gc */
         return MH_ERROR;
     return h->collector->verify(h);
 }
 
 int mh_space_of_unlocked(mh_heap *h, mh_handle x)
 {
-    if (!heap_enter(h) || !handle_check(h, x))
+    if (!heap_enter_read(h) || !handle_check(h, x))
         return MH_ERROR;
     return h->collector->space_of(h, ref_offset(&h->views, h->handles[x]));
 }
@@ -62,6 +62,7 @@ LOCKED(uint64_t, mh_survivor_used, (mh_heap *h), (h))
 LOCKED(uint64_t, mh_old_used, (mh_heap *h), (h))
 LOCKED(int, mh_good_color, (mh_heap *h), (h))
 LOCKED(uint32_t, mh_region_count, (mh_heap *h), (h))
+LOCKED(uint32_t, mh_regions_in_use, (mh_heap *h), (h))
 LOCKED(int, mh_region_info, (mh_heap *h, uint32_t region, uint64_t *used), (h, region, used))
 LOCKED(int, mh_verify, (mh_heap *h), (h))
 LOCKED(int, mh_read_payload, (mh_heap *h, mh_handle x, uint64_t offset, void *dst, uint64_t length), (h, x, offset, dst, length))

@@ -87,8 +87,9 @@ void heap_events_deliver(mh_heap *h)
         pthread_mutex_unlock(&h->event_lock);
         fold(h, &ev);
         if (h->config.on_gc) {
-            bool busy = h->busy;
-            h->busy = true;
+            /* the listener contract (miniheap.h): read-only calls, nothing that changes the heap */
+            uint8_t busy = h->busy;
+            h->busy = BUSY_LISTENER;
             h->config.on_gc(h->config.ctx, &ev);
             h->busy = busy;
         }

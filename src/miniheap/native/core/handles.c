@@ -68,14 +68,49 @@ static inline mh_handle mh_dup_unlocked(mh_heap *h, mh_handle x)
     return handle_new(h, h->handles[x]);
 }
 
-static inline int mh_release_unlocked(mh_heap *h, mh_handle x)
+void handle_release_now(mh_heap *h, mh_handle x)
 {
-    if (!heap_enter(h) || !handle_check(h, x))
-        return MH_ERROR;
     h->handles[x] = 0;
     h->handle_next[x] = h->handle_free;
     h->handle_free = x;
+}
+
+/*
+ * A release inside a callback (Python's __del__ runs whenever its cyclic
+ * collector does, and that may be inside a commit callback in the middle of a
+ * collection) is never refused and never dropped: the handle stops being a
+ * root at once (handle_live is false for it, so a collection still running
+ * ignores it) and joins the free list when the call that ran the callback
+ * ends (heap_call_end). The queue is threaded through handle_next, below
+ * HANDLE_LIVE: HANDLE_QUEUED - (next + 1), next being HANDLE_END at its end.
+ */
+#define HANDLE_QUEUED (-3)
+
+static int __attribute__((noinline, cold)) release_later(mh_heap *h, mh_handle x)
+{
+    h->handle_next[x] = HANDLE_QUEUED - (h->release_pending + 1);
+    h->release_pending = x;
+    h->deferred |= DEFER_RELEASE;
+    return 0;
+}
+
+void handles_release_queued(mh_heap *h)
+{
+    while (h->release_pending != HANDLE_END) {
+        int32_t x = h->release_pending;
+        h->release_pending = HANDLE_QUEUED - h->handle_next[x] - 1;
+        handle_release_now(h, x);
+    }
+}
+
+static inline int mh_release_unlocked(mh_heap *h, mh_handle x)
+{
+    if (MH_UNLIKELY(!heap_ok(h)) || !handle_check(h, x))
+        return MH_ERROR;
     h->stats.handles_live--;
+    if (MH_UNLIKELY(h->busy))
+        return release_later(h, x);
+    handle_release_now(h, x);
     return 0;
 }
 
@@ -93,7 +128,7 @@ mh_ref mh_handle_ref_unlocked(mh_heap *h, mh_handle x)
 
 int mh_same_unlocked(mh_heap *h, mh_handle a, mh_handle b)
 {
-    if (!heap_enter(h) || !handle_check(h, a) || !handle_check(h, b))
+    if (!heap_enter_read(h) || !handle_check(h, a) || !handle_check(h, b))
         return MH_ERROR;
     /* handles always hold good references, but compare offsets: a colour
      * is not part of an object's identity */

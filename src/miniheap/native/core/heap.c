@@ -9,10 +9,13 @@
 #include "internal.h"
 #include "mutator.h"
 #include "poison.h"
+#include "side.h"
 #include "safepoint.h"
 
 static const char no_heap_message[] =
     "no heap: the heap pointer is NULL or the heap was freed; create one with mh_heap_new";
+static const char closed_message[] =
+    "the heap is closed (mh_heap_close): its objects and handles are gone; create a new heap";
 
 uint64_t clock_ns(void)
 {
@@ -53,7 +56,8 @@ mh_heap *heap_lock(mh_heap *h)
     __atomic_store_n(&h->owner, thread_id(), __ATOMIC_RELAXED);
     h->holds = 1;
     h->user_holds = 0;
-    heap_poll(h);
+    if (heap_ok(h)) /* closed while this thread waited: nothing to poll (teardown.c) */
+        heap_poll(h);
     return h;
 }
 
@@ -89,7 +93,7 @@ MH_API void mh_lock(mh_heap *h)
 
 MH_API void mh_unlock(mh_heap *h)
 {
-    if (!heap_ok(h))
+    if (!heap_ok(h) && !heap_closed(h)) /* a holder may close its heap, then unlock it */
         return;
     if (!heap_held(h) || h->user_holds == 0) {
         heap_error(h, MH_E_BAD_ARGUMENT,
@@ -113,33 +117,45 @@ static void heap_lock_init(mh_heap *h)
 
 bool heap_busy_error(mh_heap *h)
 {
-    heap_error(h, MH_E_BUSY,
-               "the heap is busy with a collection: a commit, uncommit or on_gc callback "
-               "called back into it; callbacks may only read statistics, so defer the "
-               "call until the collection has returned");
+    if (h->busy & (BUSY_GC | BUSY_CALLBACK))
+        heap_error(h, MH_E_BUSY,
+                   "the heap is busy with a collection: a commit or uncommit callback called back "
+                   "into it; callbacks may only read statistics (mh_get_stats, mh_used) and "
+                   "release handles (queued until the call returns); defer the call until the "
+                   "collection has returned");
+    else
+        heap_error(h, MH_E_BUSY,
+                   "the heap is reporting a collection: an on_gc callback may read the heap "
+                   "(mh_verify, mh_nrefs, mh_read_payload...) and release handles, but not "
+                   "allocate, collect, store or load; defer the call until on_gc has returned");
     return false;
 }
 
 /* Calls a commit or uncommit callback with the heap marked busy (a callback
- * must not re-enter it). During the call the range is the embedder's to touch:
- * it holds no object either way, so it is poisoned again afterwards. */
+ * must not re-enter it). During the call the range is the embedder's to touch.
+ * A range committed holds no object yet and is poisoned (embedder_commit); one
+ * uncommitted stays the embedder's, unpoisoned, so poisoned shadow never
+ * reaches past the regions committed (a 4 TiB heap has 512 GiB of shadow). */
 static int embedder_call(mh_heap *h, int (*callback)(void *, uint64_t, uint64_t),
                          uint64_t offset, uint64_t length)
 {
     if (!callback)
         return 0;
-    bool busy = h->busy;
-    h->busy = true;
+    uint8_t busy = h->busy;
+    h->busy |= BUSY_CALLBACK;
     space_unpoison(h, offset, length);
     int rc = callback(h->config.ctx, offset, length);
-    space_poison(h, offset, length);
     h->busy = busy;
-    return rc;
+    /* an interrupted commit has failed, whatever the callback returned */
+    return (h->deferred & DEFER_INTERRUPT) && rc == 0 && callback == h->config.commit ? -1 : rc;
 }
 
 int embedder_commit(mh_heap *h, uint64_t offset, uint64_t length)
 {
-    return embedder_call(h, h->config.commit, offset, length);
+    int rc = embedder_call(h, h->config.commit, offset, length);
+    if (rc == 0)
+        space_poison(h, offset, length); /* committed: no object there yet */
+    return rc;
 }
 
 int embedder_uncommit(mh_heap *h, uint64_t offset, uint64_t length)
@@ -201,16 +217,17 @@ static bool config_valid(const mh_config *c, char *err, size_t errlen)
 {
     if (!c)
         BAD("config is NULL; pass a filled mh_config");
-    if (!is_pow2(c->region_size) || c->region_size < (64u << 10) || c->region_size > (1ull << 30))
+    if (!is_pow2(c->region_size) || c->region_size < (64u << 10) || c->region_size > MH_MAX_REGION_SIZE)
         BAD("region_size %llu must be a power of two between 64 KiB and 1 GiB (2 MiB suggested)",
             (unsigned long long)c->region_size);
-    if (c->heap_size == 0 || c->heap_size % c->region_size || c->heap_size > (1ull << 40))
-        BAD("heap_size %llu must be a non-zero multiple of region_size %llu, at most 1 TiB",
+    if (c->heap_size == 0 || c->heap_size % c->region_size || c->heap_size > MH_MAX_HEAP_SIZE)
+        BAD("heap_size %llu must be a non-zero multiple of region_size %llu, at most 4 TiB "
+            "(MH_MAX_HEAP_SIZE)",
             (unsigned long long)c->heap_size, (unsigned long long)c->region_size);
     if (c->colored != 0 && c->colored != 1)
         BAD("colored %d must be 0 (one view) or 1 (three coloured views)", c->colored);
-    if (c->max_handles < 1 || c->max_handles > (1u << 26))
-        BAD("max_handles %u must be between 1 and %u", c->max_handles, 1u << 26);
+    if (c->max_handles < 1 || c->max_handles > MH_MAX_HANDLES)
+        BAD("max_handles %u must be between 1 and %u (MH_MAX_HANDLES)", c->max_handles, MH_MAX_HANDLES);
     if (!collector_of(c))
         BAD("collector %d is not a collector: MH_COLLECTOR_SERIAL (0) or MH_COLLECTOR_ZGC (1)",
             c->collector);
@@ -242,18 +259,33 @@ static void heap_geometry(mh_heap *h, const mh_config *c)
     }
 }
 
-static void heap_release(mh_heap *h)
+/* Everything but the record and its lock (mh_heap_close, teardown.c). */
+void heap_release_contents(mh_heap *h)
 {
     if (h->collector)
         h->collector->release(h);
+    side_free_all(h);
     handles_free(h);
-    mutators_free(h); /* records still attached when the heap is freed */
+    mutators_close(h); /* attached records stay until the record is freed */
     events_free(h);
+}
+
+/* The record itself, once nothing can call into it (teardown.c). */
+void heap_free_record(mh_heap *h)
+{
+    mutators_free(h); /* records still attached when the heap is freed */
     safepoint_destroy(h);
     pthread_mutex_destroy(&h->lock);
     if (error_heap == h)
         error_heap = NULL;
+    __atomic_store_n(&h->magic, 0, __ATOMIC_RELAXED);
     free(h);
+}
+
+static void heap_release(mh_heap *h)
+{
+    heap_release_contents(h);
+    heap_free_record(h);
 }
 
 MH_API mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
@@ -270,7 +302,10 @@ MH_API mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
     }
     heap_lock_init(h);
     heap_geometry(h, config);
-    if (safepoint_init(h) || events_init(h) || handles_init(h)) {
+    h->release_pending = HANDLE_END;
+    /* a collector that keeps no bound on the regions it uses walks them all (serial lowers these) */
+    h->used_end = h->committed_end = h->poisoned_end = h->nregions;
+    if (safepoint_init(h) || events_init(h) || handles_init(h) || side_init(h)) {
         if (err && errlen)
             snprintf(err, errlen, "out of memory for the handle table or the event ring (%u handles, about %llu "
                      "bytes); lower max_handles", config->max_handles,
@@ -292,30 +327,10 @@ MH_API mh_heap *mh_heap_new(const mh_config *config, char *err, size_t errlen)
     return h;
 }
 
-/* Freeing waits for a call in progress on another thread; a call that starts
- * afterwards on a freed heap is the embedder's bug (Python passes NULL). The
- * collector's threads stop first, before the heap lock is taken: a GC thread
- * waiting for a pause must be able to finish it. */
-MH_API void mh_heap_free(mh_heap *h)
-{
-    if (!heap_ok(h))
-        return;
-    if (heap_held(h) && h->busy) /* called from inside a callback of this heap */
-        return;
-    h->collector->stop(h);
-    if (!heap_lock(h))
-        return;
-    h->magic = 0;
-    /* the embedder will unmap these addresses, and whatever is mapped there next is alive */
-    space_unpoison(h, 0, h->heap_size);
-    /* let go of the mutex entirely, even if mh_lock holds it too */
-    h->holds = 1;
-    heap_unlock(h);
-    heap_release(h);
-}
-
 MH_API int mh_last_error(mh_heap *h)
 {
+    if (heap_closed(h))
+        return MH_E_CLOSED;
     if (!heap_ok(h))
         return MH_E_BAD_CONFIG;
     return error_heap == h ? error_code : h->error;
@@ -323,6 +338,8 @@ MH_API int mh_last_error(mh_heap *h)
 
 MH_API const char *mh_last_error_message(mh_heap *h)
 {
+    if (heap_closed(h))
+        return closed_message;
     if (!heap_ok(h))
         return no_heap_message;
     return error_heap == h ? error_message : h->message;
@@ -334,7 +351,8 @@ int mh_collect_unlocked(mh_heap *h, int full)
 {
     if (!heap_enter(h))
         return MH_ERROR;
-    return h->collector->collect(h, full);
+    int rc = h->collector->collect(h, full);
+    return call_end(h) ? rc : MH_ERROR;
 }
 
 /* ---- occupancy -------------------------------------------------------- */
@@ -363,6 +381,7 @@ uint64_t mh_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->collector->used(h
 int mh_collector_kind_unlocked(mh_heap *h) { return heap_ok(h) ? h->collector->kind : MH_ERROR; }
 int mh_good_color_unlocked(mh_heap *h) { return heap_ok(h) ? h->views.good : MH_ERROR; }
 uint32_t mh_region_count_unlocked(mh_heap *h) { return heap_ok(h) ? h->nregions : 0; }
+uint32_t mh_regions_in_use_unlocked(mh_heap *h) { return heap_ok(h) ? regions_end(h) : 0; }
 
 int mh_region_info_unlocked(mh_heap *h, uint32_t region, uint64_t *used)
 {

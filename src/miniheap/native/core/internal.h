@@ -29,7 +29,18 @@
 #include "region.h"
 #include "collector.h"
 
-#define MH_HEAP_MAGIC 0x6d696e6968656170ull /* "miniheap" */
+#define MH_HEAP_MAGIC 0x6d696e6968656170ull  /* "miniheap": open */
+#define MH_HEAP_CLOSED 0x636c6f7365642e2eull /* "closed..": mh_heap_close ran; the record stays until mh_heap_free */
+
+/* h->busy: why the heap refuses calls now (see the contract in miniheap.h) */
+#define BUSY_GC 1u        /* a collection is running: only statistics may be read */
+#define BUSY_CALLBACK 2u  /* a commit or uncommit callback is running: the same */
+#define BUSY_LISTENER 4u  /* on_gc is running: read-only calls work, nothing may change the heap */
+
+/* h->deferred: what a callback asked for that happens when the call that ran it ends (heap_call_end) */
+#define DEFER_RELEASE 1u   /* handles released inside a callback, queued on release_pending */
+#define DEFER_CLOSE 2u     /* mh_heap_close (or mh_heap_free) called inside a callback */
+#define DEFER_INTERRUPT 4u /* mh_interrupt: the call fails with MH_E_INTERRUPTED */
 #define MH_MESSAGE_LEN 384
 
 typedef struct mh_fwd_table mh_fwd_table;
@@ -56,8 +67,18 @@ struct mh_heap {
     uint64_t region_size;
     unsigned region_shift;
     uint32_t nregions;
-    mh_region *regions;
+    mh_region *regions;           /* calloc'd: pages above regions_end() are never touched */
     uint32_t free_regions;        /* old-generation regions in state FREE */
+    /* Work and metadata follow the regions in use, not the reservation: every
+     * region at or above regions_end() is free, uncommitted and has no side
+     * tables, so loops over regions stop there (a 4 TiB heap holding 64 MiB
+     * walks 40 regions, not two million). */
+    uint32_t used_end;            /* 1 + the highest old or humongous region in use */
+    uint32_t committed_end;       /* 1 + the highest committed region */
+    uint32_t fwd_end;             /* 1 + the highest region that may have a forwarding table */
+    uint32_t poisoned_end;        /* sanitizer builds: no region at or above this was ever poisoned */
+    void **side;                  /* per region: its block of side tables, while committed (side.h) */
+    size_t side_bytes;            /* the size of one block */
 
     /* young generation: eden [0, eden_end), then survivor A, then survivor B */
     uint32_t young_regions, eden_regions, survivor_regions;
@@ -86,11 +107,13 @@ struct mh_heap {
     uint32_t nscan;
 
     /* remembered set */
-    uint8_t *cards;
-    uint32_t *bot;                /* per card: region-relative word of the object covering its first byte */
+    uint8_t *cards;               /* flat, calloc'd: touched for the regions in use only */
+    size_t bot_side;              /* where a region's block-offset table is in its side block:
+                                     per card, the region-relative word of the object covering
+                                     its first byte */
 
     /* full GC */
-    uint64_t *mark_bits;
+    size_t mark_side;             /* where a region's mark bitmap is in its side block */
     mh_ref *mark_stack;
     size_t mark_top, mark_cap;
     bool mark_overflow;
@@ -115,7 +138,10 @@ struct mh_heap {
     mh_gc_event ev;
     uint32_t gc_count;
     bool last_gc_full;
-    bool busy;                    /* inside a collection or an embedder callback */
+    uint8_t busy;                 /* BUSY_*: inside a collection, a commit/uncommit callback, or on_gc */
+    uint8_t deferred;             /* DEFER_*: to do when the call that ran a callback ends */
+    int32_t release_pending;      /* queued releases, threaded through handle_next (handles.c) */
+    bool stopped;                 /* mh_heap_close has called the collector's stop hook (teardown.c) */
     int error;                    /* the last error on this heap (also kept per thread) */
     char message[MH_MESSAGE_LEN];
     pthread_mutex_t lock;         /* taken by a public call unless this thread holds the heap */
@@ -140,13 +166,15 @@ struct mh_heap {
 void heap_error(mh_heap *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool heap_busy_error(mh_heap *h);
 
+/* An open heap. (A closed one keeps its record, with magic MH_HEAP_CLOSED, until mh_heap_free:
+ * a thread that was waiting for the lock when it closed reads that, never freed memory.) */
 static inline bool heap_ok(const mh_heap *h)
 {
-    return h && h->magic == MH_HEAP_MAGIC;
+    return h && __atomic_load_n(&h->magic, __ATOMIC_RELAXED) == MH_HEAP_MAGIC;
 }
 
-/* Every call that may change the heap goes through here: an embedder
- * callback must not re-enter the heap while a collection is half done. */
+/* Every call that may change the heap goes through here: a callback must not
+ * re-enter the heap while a collection is half done, nor change it from on_gc. */
 static inline bool heap_enter(mh_heap *h)
 {
     if (MH_UNLIKELY(!heap_ok(h)))
@@ -154,6 +182,34 @@ static inline bool heap_enter(mh_heap *h)
     if (MH_UNLIKELY(h->busy))
         return heap_busy_error(h);
     return true;
+}
+
+/* Read-only calls: refused only while a collection or a commit callback has
+ * the heap half done; allowed in on_gc, where the heap is whole again. */
+static inline bool heap_enter_read(mh_heap *h)
+{
+    if (MH_UNLIKELY(!heap_ok(h)))
+        return false;
+    if (MH_UNLIKELY(h->busy & (BUSY_GC | BUSY_CALLBACK)))
+        return heap_busy_error(h);
+    return true;
+}
+
+/* teardown.c: the end of a call that may have run callbacks (mh_heap_new,
+ * an allocation's slow path, mh_collect): queued releases, a deferred close
+ * and an interrupt happen here. False when the call must fail (closed or
+ * interrupted; the error is set). Call only when h->deferred is nonzero. */
+bool heap_call_end(mh_heap *h);
+static inline bool call_end(mh_heap *h)
+{
+    return MH_LIKELY(!h->deferred) || heap_call_end(h);
+}
+void heap_release_contents(mh_heap *h); /* heap.c: every table, not the record or its lock */
+void heap_free_record(mh_heap *h);
+
+static inline bool heap_closed(const mh_heap *h)
+{
+    return h && __atomic_load_n(&h->magic, __ATOMIC_RELAXED) == MH_HEAP_CLOSED;
 }
 
 /* ---- the heap's lock --------------------------------------------------
@@ -238,6 +294,7 @@ uint64_t mh_survivor_used_unlocked(mh_heap *h);
 uint64_t mh_old_used_unlocked(mh_heap *h);
 int mh_good_color_unlocked(mh_heap *h);
 uint32_t mh_region_count_unlocked(mh_heap *h);
+uint32_t mh_regions_in_use_unlocked(mh_heap *h);
 int mh_region_info_unlocked(mh_heap *h, uint32_t region, uint64_t *used);
 int mh_verify_unlocked(mh_heap *h);
 int mh_read_payload_unlocked(mh_heap *h, mh_handle x, uint64_t offset, void *dst, uint64_t length);
@@ -250,6 +307,15 @@ int embedder_commit(mh_heap *h, uint64_t offset, uint64_t length);
 int embedder_uncommit(mh_heap *h, uint64_t offset, uint64_t length);
 
 static inline uint64_t region_base(const mh_heap *h, uint32_t r) { return (uint64_t)r << h->region_shift; }
+/* Every region at or above this one is free, uncommitted and without side tables. */
+static inline uint32_t regions_end(const mh_heap *h)
+{
+    return h->used_end > h->committed_end ? h->used_end : h->committed_end;
+}
+static inline void *region_side(const mh_heap *h, uint32_t r, size_t part)
+{
+    return (char *)h->side[r] + part;
+}
 static inline uint32_t region_of(const mh_heap *h, uint64_t offset) { return (uint32_t)(offset >> h->region_shift); }
 static inline void *heap_addr(const mh_heap *h, uint64_t offset) { return view_addr(&h->views, offset); }
 static inline bool is_young(const mh_heap *h, uint64_t offset) { return offset < h->young_end; }
@@ -263,6 +329,8 @@ int handles_init(mh_heap *h);
 void handles_free(mh_heap *h);
 bool handle_full_error(mh_heap *h);
 bool handle_check_error(mh_heap *h, mh_handle x);
+void handles_release_queued(mh_heap *h);
+void handle_release_now(mh_heap *h, mh_handle x);
 
 #define HANDLE_LIVE (-2)
 #define HANDLE_END (-1)
@@ -312,5 +380,6 @@ uint64_t alloc_object(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
 /* young.c / full.c */
 int collect_young(mh_heap *h, int cause);
 int collect_full(mh_heap *h, int cause);
+int collect_compact(mh_heap *h, int cause); /* compact.c: the last resort before exhaustion */
 
 #endif

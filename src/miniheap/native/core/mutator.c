@@ -23,9 +23,18 @@
 #define ROOTS_INITIAL 256
 
 /* The records' allocation pointers into the heap record, and its buffer out
- * to them: the collector's (serial: eden; zgc: the current small page). */
-static void sync_in(mh_heap *h) { h->collector->mutators_in(h); }
-static void sync_out(mh_heap *h) { h->collector->mutators_out(h); }
+ * to them: the collector's (serial: eden; zgc: the current small page). Not
+ * once the heap is closed: the records' fast paths stay off (teardown.c). */
+static void sync_in(mh_heap *h)
+{
+    if (heap_ok(h))
+        h->collector->mutators_in(h);
+}
+static void sync_out(mh_heap *h)
+{
+    if (heap_ok(h))
+        h->collector->mutators_out(h);
+}
 
 /* Calls nest (an on_gc listener calls mh_verify inside the collection that a
  * slow path started): only the outermost one moves the pointer in and out. */
@@ -39,6 +48,15 @@ void mutators_refill_slow(mh_heap *h)
 {
     if (--h->mutator_calls == 0)
         sync_out(h);
+}
+
+/* The heap is closing (teardown.c): the records stay until mh_heap_free (a
+ * thread may still hold one), but their fast paths are off, so every
+ * allocation reaches the slow path and fails with MH_E_CLOSED. */
+void mutators_close(mh_heap *h)
+{
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        m->top = m->limit = 0;
 }
 
 void mutators_free(mh_heap *h)
@@ -155,6 +173,10 @@ MH_API mh_ref mh_new_slow(mh_mutator *m, uint32_t nrefs, uint32_t nbytes)
     heap_poll(h);
     uint64_t offset = h->collector->alloc_object(h, nrefs, nbytes);
     mutators_refill(h);
+    /* a callback asked for a close or an interrupt (teardown.c): the allocation fails, its
+     * object is garbage */
+    if (!call_end(h))
+        return 0;
     return offset == UINT64_MAX ? 0 : ref_good(&h->views, offset);
 }
 

@@ -32,6 +32,7 @@ static inline bool mutator_forced_slow(const mh_mutator *m)
 void mutators_retire_slow(mh_heap *h);
 void mutators_refill_slow(mh_heap *h);
 void mutators_free(mh_heap *h);
+void mutators_close(mh_heap *h); /* the heap closes: every record's fast path off (teardown.c) */
 
 static inline void mutators_retire(mh_heap *h)
 {

@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "poison.h"
 #include "card.h"
+#include "side.h"
 
 int regions_init(mh_heap *h)
 {
@@ -17,14 +18,39 @@ int regions_init(mh_heap *h)
         h->regions[r].state = REGION_YOUNG;
     h->free_regions = h->nregions - h->young_regions;
     h->promo_region = -1;
+    h->used_end = h->committed_end = h->poisoned_end = h->young_regions;
     return 0;
 }
 
-static int region_commit(mh_heap *h, uint32_t r)
+/* The first n regions were committed when the heap was built: their side tables. */
+int regions_committed_at_start(mh_heap *h, uint32_t n)
+{
+    for (uint32_t r = 0; r < n; r++) {
+        if (side_alloc(h, r) != 0)
+            return -1;
+        h->regions[r].committed = 1;
+    }
+    if (n > h->committed_end)
+        h->committed_end = n;
+    if (n > h->poisoned_end)
+        h->poisoned_end = n;
+    h->stats.regions_committed = n;
+    return 0;
+}
+
+int region_commit(mh_heap *h, uint32_t r)
 {
     if (h->regions[r].committed)
         return 0;
+    if (side_alloc(h, r) != 0) {
+        heap_error(h, MH_E_NO_MEMORY,
+                   "out of memory for the side tables of region %u (%llu bytes: mark bits and "
+                   "block offsets); the heap stays as it was; free memory on the machine",
+                   r, (unsigned long long)h->side_bytes);
+        return -1;
+    }
     if (embedder_commit(h, region_base(h, r), h->region_size) != 0) {
+        side_free(h, r);
         h->stats.commit_failures++;
         heap_error(h, MH_E_COMMIT,
                    "the embedder could not commit region %u (offset %llu, %llu bytes); "
@@ -34,6 +60,10 @@ static int region_commit(mh_heap *h, uint32_t r)
     }
     h->regions[r].committed = 1;
     h->stats.regions_committed++;
+    if (r >= h->committed_end)
+        h->committed_end = r + 1;
+    if (r >= h->poisoned_end)
+        h->poisoned_end = r + 1;
     return 0;
 }
 
@@ -45,6 +75,9 @@ static void region_uncommit(mh_heap *h, uint32_t r)
     if (embedder_uncommit(h, region_base(h, r), h->region_size) == 0) {
         h->regions[r].committed = 0;
         h->stats.regions_committed--;
+        side_free(h, r); /* its side tables go with it */
+        while (h->committed_end > h->young_regions && !h->regions[h->committed_end - 1].committed)
+            h->committed_end--;
     }
 }
 
@@ -56,14 +89,18 @@ static void region_claim(mh_heap *h, uint32_t r, uint8_t state)
     reg->filler_bytes = 0;
     reg->in_cset = 0;
     h->free_regions--;
+    if (r >= h->used_end)
+        h->used_end = r + 1;
     cards_clear_region(h, r);
 }
 
 int32_t region_take(mh_heap *h)
 {
     int32_t pick = -1;
-    /* a committed free region first: no commit call, no fresh page faults */
-    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+    /* a committed free region first: no commit call, no fresh page faults;
+     * else the lowest free one (every region from regions_end on is free) */
+    uint32_t end = regions_end(h);
+    for (uint32_t r = h->young_regions; r < end; r++) {
         if (h->regions[r].state != REGION_FREE)
             continue;
         if (h->regions[r].committed) {
@@ -73,6 +110,8 @@ int32_t region_take(mh_heap *h)
         if (pick < 0)
             pick = (int32_t)r;
     }
+    if (pick < 0 && end < h->nregions)
+        pick = (int32_t)end;
     if (pick < 0)
         return -1;
     if (region_commit(h, (uint32_t)pick) != 0)
@@ -81,23 +120,30 @@ int32_t region_take(mh_heap *h)
     return pick;
 }
 
+static int32_t region_claim_run(mh_heap *h, uint32_t start, uint32_t n)
+{
+    for (uint32_t i = start; i < start + n; i++)
+        if (region_commit(h, i) != 0)
+            return -2;
+    for (uint32_t i = start; i < start + n; i++) {
+        region_claim(h, i, i == start ? REGION_HUMONGOUS_START : REGION_HUMONGOUS_CONT);
+        h->regions[i].humongous_start = start;
+    }
+    return (int32_t)start;
+}
+
 int32_t region_take_run(mh_heap *h, uint32_t n)
 {
-    uint32_t run = 0;
-    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+    uint32_t run = 0, end = regions_end(h);
+    for (uint32_t r = h->young_regions; r < end; r++) {
         run = h->regions[r].state == REGION_FREE ? run + 1 : 0;
-        if (run < n)
-            continue;
-        uint32_t start = r + 1 - n;
-        for (uint32_t i = start; i <= r; i++)
-            if (region_commit(h, i) != 0)
-                return -2;
-        for (uint32_t i = start; i <= r; i++) {
-            region_claim(h, i, i == start ? REGION_HUMONGOUS_START : REGION_HUMONGOUS_CONT);
-            h->regions[i].humongous_start = start;
-        }
-        return (int32_t)start;
+        if (run == n)
+            return region_claim_run(h, r + 1 - n, n);
     }
+    /* every region from end on is free: the run may continue there */
+    uint32_t start = end - run;
+    if ((uint64_t)start + n <= h->nregions)
+        return region_claim_run(h, start, n);
     return -1;
 }
 
@@ -109,9 +155,12 @@ void region_free(mh_heap *h, uint32_t r, bool uncommit)
     reg->top = 0;
     reg->in_cset = 0;
     h->free_regions++;
-    space_poison(h, region_base(h, r), h->region_size);
+    if (h->regions[r].committed) /* an uncommitted region's memory is the embedder's */
+        space_poison(h, region_base(h, r), h->region_size);
     if (h->promo_region == (int32_t)r)
         h->promo_region = -1;
+    while (h->used_end > h->young_regions && h->regions[h->used_end - 1].state == REGION_FREE)
+        h->used_end--;
     if (uncommit)
         region_uncommit(h, r);
 }
@@ -126,7 +175,8 @@ void regions_uncommit_free(mh_heap *h)
     if (h->config.keep_committed)
         return;
     uint32_t keep = h->young_regions;
-    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+    uint32_t end = regions_end(h);
+    for (uint32_t r = h->young_regions; r < end; r++) {
         if (h->regions[r].state != REGION_FREE || !h->regions[r].committed)
             continue;
         if (keep > 0)

@@ -37,10 +37,14 @@ typedef struct mh_region {
 struct mh_heap;
 
 int regions_init(struct mh_heap *h);
+/* The first n regions were committed with the heap: give them their side tables. */
+int regions_committed_at_start(struct mh_heap *h, uint32_t n);
 /* region_base and region_of are inline in internal.h */
 /* A free old region, committed, now REGION_OLD and empty; -1 if none is free,
  * -2 if the embedder refused to commit (error set). */
 int32_t region_take(struct mh_heap *h);
+/* Commit region r (and give it its side tables): 0, or -1 with the error set. */
+int region_commit(struct mh_heap *h, uint32_t r);
 /* n contiguous free regions for a humongous object, committed; -1 / -2 as above. */
 int32_t region_take_run(struct mh_heap *h, uint32_t n);
 void region_free(struct mh_heap *h, uint32_t r, bool uncommit);

@@ -50,6 +50,13 @@ static bool eden_alloc(mh_heap *h, uint64_t size, uint64_t *offset)
         if (eden_bump(h, size, offset))
             return true;
     }
+    /* The last resort: compact all of old, so young fits into what is free
+     * however scattered it was (compact.c). */
+    if (!full_failed_specifically(h)) {
+        rc = collect_compact(h, MH_CAUSE_ALLOCATION_FAILURE);
+        if (eden_bump(h, size, offset))
+            return true;
+    }
     if (rc == 0 || !full_failed_specifically(h))
         exhausted(h, size);
     return false;
@@ -83,6 +90,13 @@ static bool humongous_alloc(mh_heap *h, uint64_t size, uint64_t *offset)
         if (rc == 0)
             return true;
     }
+    if (rc == -1) {
+        /* free regions may be enough but apart: compact old so they form one run */
+        collect_compact(h, MH_CAUSE_ALLOCATION_FAILURE);
+        rc = humongous_place(h, size, offset);
+        if (rc == 0)
+            return true;
+    }
     if (rc == -1)
         exhausted(h, size);
     return false;
@@ -95,8 +109,11 @@ uint64_t old_bump(mh_heap *h, uint64_t size)
         /* the reservation made before copying covers every copy (see
          * regions_needed); taking a fresh region is only a safety net */
         r = h->reserved_used < h->nreserved ? h->reserved[h->reserved_used++] : region_take(h);
-        if (r < 0)
-            return UINT64_MAX;
+        /* The full collection proved before moving a byte that its reservation holds every
+         * copy; no region now means that proof is broken, and a copy written anyway would
+         * corrupt the heap: stop here (a trap, not a write through a sentinel). */
+        if (MH_UNLIKELY(r < 0))
+            __builtin_trap();
         h->promo_region = r;
         h->scan_regions[h->nscan++] = r;
     }
@@ -155,6 +172,7 @@ uint64_t alloc_object(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 }
 
 static mh_handle alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
+static mh_handle alloc_end(mh_heap *h, mh_handle x);
 
 /* The fast path: a small object that fits in eden, a free handle; MH_WOULD_BLOCK
  * for anything else (an error to report, a collection, a humongous object).
@@ -190,7 +208,7 @@ mh_handle serial_alloc_try(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
     return alloc_fast(h, nrefs, nbytes);
 }
 
-static mh_handle __attribute__((noinline)) alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+static mh_handle alloc_with_handle(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 {
     if (!alloc_check(h, nrefs, nbytes) || !handle_available(h))
         return MH_ERROR;
@@ -199,4 +217,25 @@ static mh_handle __attribute__((noinline)) alloc_slow(mh_heap *h, uint32_t nrefs
         return MH_ERROR;
     h->stats.objects_allocated++;
     return handle_new(h, ref_good(&h->views, offset));
+}
+
+static mh_handle __attribute__((noinline)) alloc_slow(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
+{
+    mh_handle x = alloc_with_handle(h, nrefs, nbytes);
+    if (MH_UNLIKELY(h->deferred))
+        return alloc_end(h, x);
+    return x;
+}
+
+/* A callback ran during this allocation and asked for something (teardown.c):
+ * a close or an interrupt makes the allocation fail; its object is garbage. */
+static mh_handle __attribute__((noinline, cold)) alloc_end(mh_heap *h, mh_handle x)
+{
+    if (heap_call_end(h))
+        return x;
+    if (heap_ok(h) && x >= 0) {
+        handle_release_now(h, x);
+        h->stats.handles_live--;
+    }
+    return MH_ERROR;
 }

@@ -3,19 +3,22 @@
  */
 #include <stdlib.h>
 #include "card.h"
+#include "side.h"
 
+/* The card table is one flat array (the write barrier indexes it by address),
+ * calloc'd for the whole heap: its pages are touched, and so cost memory, only
+ * for the regions in use. The block-offset table is in each region's side
+ * block (core/side.h), allocated while the region is committed. */
 int cards_init(mh_heap *h)
 {
-    uint64_t ncards = h->heap_size >> CARD_SHIFT;
-    h->cards = calloc(ncards, 1);
-    h->bot = calloc(ncards, sizeof *h->bot);
-    return (h->cards && h->bot) ? 0 : -1;
+    h->cards = calloc(h->heap_size >> CARD_SHIFT, 1);
+    h->bot_side = side_reserve(h, (h->region_size >> CARD_SHIFT) * sizeof(uint32_t));
+    return h->cards ? 0 : -1;
 }
 
 void cards_free(mh_heap *h)
 {
     free(h->cards);
-    free(h->bot);
 }
 
 void cards_clear_region(mh_heap *h, uint32_t r)
@@ -25,7 +28,8 @@ void cards_clear_region(mh_heap *h, uint32_t r)
 
 void cards_clear_all(mh_heap *h)
 {
-    memset(h->cards, CARD_CLEAN, h->heap_size >> CARD_SHIFT);
+    /* no card at or above regions_end() was ever dirtied since its region was last claimed */
+    memset(h->cards, CARD_CLEAN, (uint64_t)regions_end(h) << (h->region_shift - CARD_SHIFT));
 }
 
 bool cards_next_dirty(mh_heap *h, card_cursor *cur, card_span *span)
@@ -33,7 +37,7 @@ bool cards_next_dirty(mh_heap *h, card_cursor *cur, card_span *span)
     uint64_t per_region = h->region_size >> CARD_SHIFT;
     if (cur->region == 0)
         cur->region = h->young_regions;
-    for (; cur->region < h->nregions; cur->region++, cur->card = 0) {
+    for (uint32_t end = regions_end(h); cur->region < end; cur->region++, cur->card = 0) {
         const mh_region *reg = &h->regions[cur->region];
         if (reg->state == REGION_FREE || reg->top == 0)
             continue;
@@ -64,7 +68,7 @@ bool cards_next_dirty(mh_heap *h, card_cursor *cur, card_span *span)
             span->card = card;
             span->limit = limit;
             span->first_object = reg->state == REGION_OLD
-                                     ? base + ((uint64_t)h->bot[c] << 3)
+                                     ? base + ((uint64_t)region_bot(h, cur->region)[c - c0] << 3)
                                      : region_base(h, reg->humongous_start);
             return true;
         }

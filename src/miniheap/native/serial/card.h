@@ -49,13 +49,20 @@ void cards_clear_all(mh_heap *h);
  * whose first byte lies inside the object learns where the object starts.
  * Objects in old regions never cross a region boundary, so a region-relative
  * word index is enough. (Inline: promotion calls it for every object.) */
+static inline uint32_t *region_bot(const mh_heap *h, uint32_t r)
+{
+    return (uint32_t *)region_side(h, r, h->bot_side);
+}
+
 static inline void bot_record(mh_heap *h, uint64_t offset, uint64_t size)
 {
-    uint64_t first = (offset + CARD_SIZE - 1) >> CARD_SHIFT;
-    uint64_t last = (offset + size - 1) >> CARD_SHIFT;
-    uint32_t word = (uint32_t)((offset & (h->region_size - 1)) >> 3);
+    uint64_t in_region = offset & (h->region_size - 1);
+    uint64_t first = (in_region + CARD_SIZE - 1) >> CARD_SHIFT;
+    uint64_t last = (in_region + size - 1) >> CARD_SHIFT;
+    uint32_t word = (uint32_t)(in_region >> 3);
+    uint32_t *bot = region_bot(h, region_of(h, offset));
     for (uint64_t c = first; c <= last; c++)
-        h->bot[c] = word;
+        bot[c] = word;
 }
 /* The next dirty card of an old or humongous region, below the region's top,
  * cleaned as it is handed out (the scan dirties it again if it still refers to

@@ -79,6 +79,9 @@ static void serial_release(mh_heap *h)
     free(h->scan_regions);
     cards_free(h);
     mark_free(h);
+    h->fwd = NULL;
+    h->regions = NULL;
+    h->reserved = h->scan_regions = NULL;
 }
 
 static int serial_init(mh_heap *h, char *err, size_t errlen)
@@ -90,23 +93,32 @@ static int serial_init(mh_heap *h, char *err, size_t errlen)
         if (err && errlen)
             snprintf(err, errlen, "out of memory for collector metadata (about %llu bytes for a "
                      "heap of %llu bytes); lower heap_size",
-                     (unsigned long long)(h->heap_size / 512 * 6), (unsigned long long)h->heap_size);
+                     (unsigned long long)((uint64_t)h->nregions * (sizeof(mh_region) + 32) + h->heap_size / 512),
+                     (unsigned long long)h->heap_size);
         return -1;
     }
     uint64_t committed = config->keep_committed ? h->heap_size : h->young_end;
     if (embedder_commit(h, 0, committed) != 0) {
-        if (err && errlen)
+        if (err && errlen && (h->deferred & DEFER_INTERRUPT))
+            snprintf(err, errlen, "interrupted: the commit callback called mh_interrupt while "
+                     "the heap was being built; nothing was built");
+        else if (err && errlen)
             snprintf(err, errlen, "the embedder could not commit %s (offset 0, %llu bytes); free "
                      "memory or lower %s", config->keep_committed ? "the whole heap" : "the young "
                      "generation", (unsigned long long)committed,
                      config->keep_committed ? "heap_size" : "young_size");
         return -1;
     }
-    uint32_t ncommitted = (uint32_t)(committed >> h->region_shift);
-    for (uint32_t r = 0; r < ncommitted; r++)
-        h->regions[r].committed = 1;
-    h->stats.regions_committed = ncommitted;
-    space_poison(h, 0, h->heap_size); /* nothing is allocated yet */
+    /* (embedder_commit poisoned what it committed: nothing is allocated yet) */
+    if (regions_committed_at_start(h, (uint32_t)(committed >> h->region_shift)) != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory for the side tables of the %llu committed bytes "
+                     "(%llu bytes per region); free memory or lower %s", (unsigned long long)committed,
+                     (unsigned long long)h->side_bytes, config->keep_committed ? "heap_size" : "young_size");
+        if (h->config.uncommit)
+            h->config.uncommit(h->config.ctx, 0, committed);
+        return -1;
+    }
     return 0;
 }
 
@@ -116,7 +128,11 @@ static void serial_stop(mh_heap *h) {}
 
 static int serial_collect(mh_heap *h, int full)
 {
-    return full ? collect_full(h, MH_CAUSE_EXPLICIT) : collect_young(h, MH_CAUSE_EXPLICIT);
+    int rc = full ? collect_full(h, MH_CAUSE_EXPLICIT) : collect_young(h, MH_CAUSE_EXPLICIT);
+    /* young could not be emptied into scattered free space: compact, as the JDK's full GC does */
+    if (rc != 0 && full && h->error == MH_E_EXHAUSTED && !(h->deferred & (DEFER_CLOSE | DEFER_INTERRUPT)))
+        rc = collect_compact(h, MH_CAUSE_EXPLICIT);
+    return rc;
 }
 
 static uint64_t serial_used(mh_heap *h) { return young_used(h) + h->old_used; }
@@ -171,7 +187,7 @@ static void serial_mutators_out(mh_heap *h)
 uint64_t gc_begin(mh_heap *h, int kind, int cause)
 {
     mh_gc_event *ev = &h->ev;
-    h->busy = true;
+    h->busy = BUSY_GC;
     memset(ev, 0, sizeof *ev);
     ev->id = h->gc_count++;
     ev->kind = kind;
@@ -219,9 +235,12 @@ void gc_end(mh_heap *h, uint64_t t0)
     ev->phases[0] = (mh_gc_phase){ev->kind == MH_GC_FULL ? "Pause Full" : "Pause Young", t0,
                                   ev->ns_total, 1, MH_THREAD_MUTATOR};
     h->eden_mark = h->eden_top; /* eden restarts (from 0, or where a failed collection left it) */
-    h->busy = false;
+    /* The listener reads a whole heap and an event record nothing overwrites:
+     * it may make read-only calls, and nothing it calls can collect again. */
+    h->busy = BUSY_LISTENER;
     if (h->config.on_gc)
         h->config.on_gc(h->config.ctx, ev);
+    h->busy = 0;
 }
 
 /* ---- regions, for teaching output -------------------------------------- */

@@ -40,8 +40,10 @@ bool fwd_lookup(const mh_fwd_table *t, uint64_t from, uint64_t *to)
 
 void fwd_drop_all(mh_heap *h)
 {
-    for (uint32_t r = 0; r < h->nregions; r++) {
+    /* tables exist only below fwd_end (set when they are made): the work follows use */
+    for (uint32_t r = 0; r < h->fwd_end; r++) {
         free(h->fwd[r]);
         h->fwd[r] = NULL;
     }
+    h->fwd_end = 0;
 }

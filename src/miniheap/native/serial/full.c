@@ -32,11 +32,11 @@ typedef struct cset_candidate {
     uint32_t region;
 } cset_candidate;
 
-static void full_mark(mh_heap *h)
+void full_mark(mh_heap *h)
 {
     views_set_good(&h->views, h->mark_color);
     mark_clear(h);
-    for (uint32_t r = 0; r < h->nregions; r++) {
+    for (uint32_t r = 0, end = regions_end(h); r < end; r++) {
         mh_region *reg = &h->regions[r];
         reg->live_bytes = 0;
         reg->live_objects = 0;
@@ -59,7 +59,7 @@ static void full_mark(mh_heap *h)
 
 static void free_dead_regions(mh_heap *h)
 {
-    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+    for (uint32_t r = h->young_regions, end = regions_end(h); r < end; r++) {
         mh_region *reg = &h->regions[r];
         if (reg->state == REGION_OLD && reg->live_bytes == 0) {
             region_free(h, r, false); /* regions_uncommit_free decides at the end */
@@ -96,7 +96,7 @@ static uint64_t zap_range(mh_heap *h, uint64_t start, uint64_t end)
  * addresses, would look dead. */
 static void zap_old(mh_heap *h)
 {
-    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+    for (uint32_t r = h->young_regions, end = regions_end(h); r < end; r++) {
         mh_region *reg = &h->regions[r];
         /* a region whose every byte is live or filler has nothing to zap */
         if (reg->state == REGION_OLD && !reg->in_cset && reg->live_bytes + reg->filler_bytes < reg->top)
@@ -156,7 +156,7 @@ static int plan_evacuation(mh_heap *h, evac_plan *p)
             p->max_size = h->regions[r].max_live_size;
     }
     uint32_t n = 0;
-    for (uint32_t r = h->young_regions; p->units && r < h->nregions; r++) {
+    for (uint32_t r = h->young_regions, end = regions_end(h); p->units && r < end; r++) {
         const mh_region *reg = &h->regions[r];
         /* worth copying: it frees more than a quarter of a region of dead space (a
          * partly filled region whose objects all live is left alone) */
@@ -194,6 +194,7 @@ static int plan_evacuation(mh_heap *h, evac_plan *p)
 
     /* forwarding tables too are secured before copying (young objects forward in their
      * headers in a single view, see evacuate_range) */
+    h->fwd_end = regions_end(h); /* every table made here is for a region below this */
     for (uint32_t r = 0; h->views.colored && r < h->young_regions; r++) {
         if (h->regions[r].live_objects && !(h->fwd[r] = fwd_table_new(h->regions[r].live_objects))) {
             fwd_drop_all(h);
@@ -440,7 +441,7 @@ static void remap(mh_heap *h, bool young_moved, const young_copies *copies)
             remap_range(h, from_base(h), from_base(h) + h->from_top);
             remap_range(h, to_base(h), to_base(h) + h->to_top);
         }
-        for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+        for (uint32_t r = h->young_regions, end = regions_end(h); r < end; r++) {
             const mh_region *reg = &h->regions[r];
             if (reg->state == REGION_OLD || reg->state == REGION_HUMONGOUS_START)
                 remap_range(h, region_base(h, r), region_base(h, r) + reg->top);
@@ -457,7 +458,7 @@ int full_phases(mh_heap *h)
     h->ev.ns_mark = clock_ns() - t;
 
     free_dead_regions(h);
-    evac_plan plan = {.units = malloc(h->nregions * sizeof(cset_candidate))};
+    evac_plan plan = {.units = malloc(((size_t)regions_end(h) + 1) * sizeof(cset_candidate))};
     int planned = plan_evacuation(h, &plan);
     /* dead objects of every region that stays become fillers */
     zap_old(h);

@@ -6,32 +6,42 @@
 #include "barrier.h"
 #include "mutator.h"
 #include "remap.h"
+#include "side.h"
+
+/* The bitmap lives in each region's side block (core/side.h): one bit per
+ * 8-byte word, region_size / 64 bytes per region, only for committed regions. */
+static inline uint64_t *mark_word(const mh_heap *h, uint64_t offset)
+{
+    uint64_t word = (offset & (h->region_size - 1)) >> 3;
+    return (uint64_t *)region_side(h, region_of(h, offset), h->mark_side) + (word >> 6);
+}
 
 int mark_init(mh_heap *h)
 {
-    h->mark_bits = calloc(h->heap_size / 512 + 1, sizeof(uint64_t));
+    h->mark_side = side_reserve(h, h->region_size / 64);
     h->mark_cap = 1024;
     h->mark_stack = malloc(h->mark_cap * sizeof *h->mark_stack);
-    return (h->mark_bits && h->mark_stack) ? 0 : -1;
+    return h->mark_stack ? 0 : -1;
 }
 
 void mark_free(mh_heap *h)
 {
-    free(h->mark_bits);
     free(h->mark_stack);
 }
 
+/* Only the regions in use: the work follows the heap's use, not its size. */
 void mark_clear(mh_heap *h)
 {
-    memset(h->mark_bits, 0, (h->heap_size / 512 + 1) * sizeof(uint64_t));
+    for (uint32_t r = 0, end = regions_end(h); r < end; r++)
+        if (h->side[r])
+            memset(region_side(h, r, h->mark_side), 0, h->region_size / 64);
     h->mark_top = 0;
     h->mark_overflow = false;
 }
 
 bool mark_test(const mh_heap *h, uint64_t offset)
 {
-    uint64_t word = offset >> 3;
-    return (h->mark_bits[word >> 6] >> (word & 63)) & 1;
+    return (*mark_word(h, offset) >> ((offset >> 3) & 63)) & 1;
 }
 
 /* A full stack is not an error: the object stays marked, and the overflow
@@ -64,9 +74,8 @@ void mark_push(mh_heap *h, mh_ref ref)
 static inline void mark_discover(mh_heap *h, mh_ref ref)
 {
     uint64_t offset = ref_offset(&h->views, ref);
-    uint64_t word = offset >> 3;
-    uint64_t bit = 1ull << (word & 63);
-    uint64_t *w = &h->mark_bits[word >> 6];
+    uint64_t bit = 1ull << ((offset >> 3) & 63);
+    uint64_t *w = mark_word(h, offset);
     if (*w & bit)
         return;
     *w |= bit;
@@ -147,7 +156,7 @@ static void rescan_marked(mh_heap *h)
     rescan_range(h, 0, h->eden_top);
     rescan_range(h, from_base(h), from_base(h) + h->from_top);
     rescan_range(h, to_base(h), to_base(h) + h->to_top);
-    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+    for (uint32_t r = h->young_regions, end = regions_end(h); r < end; r++) {
         uint8_t s = h->regions[r].state;
         if (s == REGION_OLD || s == REGION_HUMONGOUS_START)
             rescan_range(h, region_base(h, r), region_base(h, r) + h->regions[r].top);

@@ -19,6 +19,8 @@ bool mark_test(const mh_heap *h, uint64_t offset);
 /* Mark everything reachable from the handles; fills per-region live data. */
 void mark_roots(mh_heap *h);
 void mark_drain(mh_heap *h);
+/* The marking of a full collection (full.c): live data per region, colours healed. */
+void full_mark(mh_heap *h);
 /* Push a reference on the mark stack; when it cannot grow, mark_overflow is
  * set instead (the young collection queues objects that failed promotion here too). */
 void mark_push(mh_heap *h, mh_ref ref);

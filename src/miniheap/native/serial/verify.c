@@ -18,7 +18,8 @@
 
 typedef struct verifier {
     mh_heap *h;
-    uint64_t *starts;
+    uint64_t *starts;             /* object starts below `covered`: the regions in use */
+    uint64_t covered;
     uint32_t problems;
     char first[MH_MESSAGE_LEN - 64];
 } verifier;
@@ -61,7 +62,7 @@ static void check_ref(verifier *v, mh_ref r, const char *what, uint64_t where, b
         }
         off = fwd_resolve(h, off);
     }
-    if (!start_test(v, off)) {
+    if (off >= v->covered || !start_test(v, off)) {
         problem(v, "%s %llu refers to offset %llu, which is not the start of a live "
                    "object in a used part of the heap", what, (unsigned long long)where,
                 (unsigned long long)off);
@@ -135,7 +136,7 @@ static void walk_all(verifier *v, bool check_slots)
     walk_space(v, "the from-survivor", from_base(h), from_base(h) + h->from_top, check_slots);
     /* the to-survivor holds objects only between a failed promotion and the full collection */
     walk_space(v, "the to-survivor", to_base(h), to_base(h) + h->to_top, check_slots);
-    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+    for (uint32_t r = h->young_regions, end = regions_end(h); r < end; r++) {
         const mh_region *reg = &h->regions[r];
         uint64_t base = region_base(h, r);
         if (reg->state == REGION_OLD) {
@@ -158,8 +159,14 @@ static void check_geometry(verifier *v)
                 (unsigned long long)h->eden_end, (unsigned long long)h->from_top,
                 (unsigned long long)h->survivor_size, (unsigned long long)h->to_top);
     uint64_t used = 0;
-    uint32_t free_count = 0;
-    for (uint32_t r = h->young_regions; r < h->nregions; r++) {
+    uint32_t end = regions_end(h);
+    uint32_t free_count = h->nregions - end; /* all free, by the invariant checked next */
+    if (h->used_end > h->young_regions && h->regions[h->used_end - 1].state == REGION_FREE)
+        problem(v, "region %u, the highest in use (used_end), is free", h->used_end - 1);
+    if (h->committed_end > h->young_regions && !h->regions[h->committed_end - 1].committed)
+        problem(v, "region %u, the highest committed (committed_end), is not committed",
+                h->committed_end - 1);
+    for (uint32_t r = h->young_regions; r < end; r++) {
         const mh_region *reg = &h->regions[r];
         if (reg->top > h->region_size)
             problem(v, "region %u has top %llu beyond the region size", r, (unsigned long long)reg->top);
@@ -183,12 +190,14 @@ static void check_geometry(verifier *v)
 
 int serial_verify(mh_heap *h)
 {
-    verifier v = {.h = h};
-    v.starts = calloc(h->heap_size / 512 + 1, sizeof(uint64_t));
+    /* scratch for the regions in use only: every region above is free and holds nothing */
+    verifier v = {.h = h, .covered = region_base(h, regions_end(h))};
+    v.starts = calloc(v.covered / 512 + 1, sizeof(uint64_t));
     if (!v.starts) {
         heap_error(h, MH_E_NO_MEMORY, "verify needs %llu bytes of scratch memory and could not "
-                   "get them; nothing was checked", (unsigned long long)(h->heap_size / 64));
-        return 1;
+                   "get them; nothing was checked; free memory on the machine",
+                   (unsigned long long)(v.covered / 64));
+        return MH_ERROR; /* not a count of problems: none was looked for */
     }
     check_geometry(&v);
     walk_all(&v, false);

@@ -53,7 +53,7 @@ typedef struct copier {
     uint64_t ref_sub, ref_mask; /* offset = (ref - ref_sub) & ref_mask, for any colour */
     uint64_t eden_end, from_lo, survivor_size, young_end;
     uint8_t *cards;
-    uint32_t *bot;
+    uint32_t *bot;            /* the promotion region's block-offset table (in its side block) */
     uint64_t region_mask;
     uint64_t to_lo, to_top, to_end;           /* the to-survivor: [to_lo, to_top) used */
     uint64_t to_scan;                         /* Cheney's scan pointer in the to-survivor */
@@ -94,12 +94,13 @@ static promo_buffer __attribute__((noinline)) promo_next(mh_heap *h, promo_buffe
 }
 
 /* The block-offset table learns where each promoted object starts (card.h's
- * bot_record, with the table and the mask from the struct). */
+ * bot_record, with the promotion region's table and the mask from the struct). */
 INLINE void bot_note(copier *c, uint64_t offset, uint64_t size)
 {
-    uint64_t first = (offset + CARD_SIZE - 1) >> CARD_SHIFT;
-    uint64_t last = (offset + size - 1) >> CARD_SHIFT;
-    uint32_t word = (uint32_t)((offset & c->region_mask) >> 3);
+    uint64_t in_region = offset & c->region_mask;
+    uint64_t first = (in_region + CARD_SIZE - 1) >> CARD_SHIFT;
+    uint64_t last = (in_region + size - 1) >> CARD_SHIFT;
+    uint32_t word = (uint32_t)(in_region >> 3);
     for (uint64_t card = first; card <= last; card++)
         c->bot[card] = word;
 }
@@ -112,6 +113,7 @@ INLINE uint64_t promote_bump(copier *c, uint64_t size)
         if (next.region < 0)
             return UINT64_MAX;
         c->promo = next;
+        c->bot = region_bot(c->h, (uint32_t)next.region);
     }
     uint64_t to = c->promo.top;
     c->promo.top += size;
@@ -394,7 +396,7 @@ static bool young_phases(mh_heap *h)
         .survivor_size = h->survivor_size,
         .young_end = h->young_end,
         .cards = h->cards,
-        .bot = h->bot,
+        .bot = h->promo_region >= 0 ? region_bot(h, (uint32_t)h->promo_region) : NULL,
         .region_mask = h->region_size - 1,
         .to_lo = to_base(h),
         .to_top = to_base(h),

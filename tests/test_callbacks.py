@@ -1,0 +1,154 @@
+"""The callback contract seen from Python: what happens inside commit, uncommit and on_gc.
+
+Python runs finalizers (Ref.__del__) and signal handlers wherever its interpreter happens to be, and
+that may be inside one of the C heap's callbacks, in the middle of a collection. A release there is
+queued (never dropped), and an exception there (KeyboardInterrupt, a timeout) fails the call that ran
+the callback and is raised by it, never printed as "Exception ignored".
+"""
+import gc
+import signal
+
+import pytest
+
+from miniheap import HeapExhaustedError
+
+
+
+def fill_young(heap, keep):
+    """Allocate until a young collection has promoted `keep` into a new old region (a commit)."""
+    for _ in range(2000):
+        keep.append(heap.alloc(refs=1, data=2000))
+        if heap.stats.young_collections:
+            return
+    raise AssertionError("no young collection happened")
+
+
+def hook_commit(heap, action):
+    """Run action() inside every commit callback (as Python's GC or a signal handler would)."""
+    backend = heap._core.backend
+    real = backend.commit
+
+    def commit(offset, length):
+        action()
+        return real(offset, length)
+
+    backend.commit = commit  # an instance attribute: only this heap's backend
+
+
+def test_refs_dropped_inside_a_commit_callback_are_released(make_heap):
+    heap = make_heap(tenuring_threshold=0)
+    doomed = [heap.alloc(refs=1, data=100_000) for _ in range(8)]  # 8 roots holding ~800 KB
+    hook_commit(heap, doomed.clear)  # their Refs die inside the callback, mid-collection
+    keep = []
+    fill_young(heap, keep)
+    assert doomed == []
+    keep.clear()
+    heap.collect(full=True)
+    heap.verify()
+    assert heap.stats.handles_live == 0, "a release inside the callback was dropped: the handle leaked"
+    assert heap.occupancy()["total"] == 0
+
+
+def test_cyclic_garbage_collected_inside_a_commit_callback_releases_its_refs(make_heap):
+    heap = make_heap(tenuring_threshold=0)
+
+    class Node:
+        pass
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(8):  # Refs reachable only from Python cycles: freed by gc.collect() alone
+            a, b = Node(), Node()
+            a.other, b.other, a.ref = b, a, heap.alloc(refs=0, data=100_000)
+        del a, b
+        hook_commit(heap, gc.collect)
+        keep = []
+        fill_young(heap, keep)
+    finally:
+        if was:
+            gc.enable()
+    keep.clear()
+    heap.collect(full=True)
+    assert heap.stats.handles_live == 0
+    assert heap.occupancy()["total"] == 0
+
+
+def test_keyboard_interrupt_in_a_commit_is_a_failed_commit_raised_after_the_call(make_heap, capfd):
+    heap = make_heap(tenuring_threshold=0)
+    pressed = []
+
+    def ctrl_c():
+        if not pressed:
+            pressed.append(1)
+            signal.raise_signal(signal.SIGINT)  # Python's default handler raises KeyboardInterrupt here
+
+    hook_commit(heap, ctrl_c)
+    keep = []
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever an earlier test set
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fill_young(heap, keep)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert pressed
+    assert heap.stats.commit_failures >= 1, "the interrupted commit was taken for a success"
+    assert "Exception ignored" not in capfd.readouterr().err
+    heap.verify()  # the heap is whole and usable
+    keep.append(heap.alloc(refs=1, data=64))
+    heap.collect(full=True)
+    heap.verify()
+
+
+def test_a_timeout_signal_during_a_collection_reaches_the_program(make_heap, capfd):
+    heap = make_heap()
+
+    def on_alarm(signum, frame):
+        raise TimeoutError("the test's deadline")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        log = heap._core.gclog
+        real = log.log_event
+
+        def log_event(event):  # the signal arrives while on_gc runs
+            signal.raise_signal(signal.SIGALRM)
+            real(event)
+
+        log.log_event = log_event
+        with pytest.raises(TimeoutError, match="deadline"):
+            heap.collect(full=True)
+        log.log_event = real
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    assert "Exception ignored" not in capfd.readouterr().err
+    heap.verify()
+    heap.collect()  # usable afterwards
+
+
+def test_an_exception_in_the_event_listener_reaches_the_program(make_heap):
+    heap = make_heap()
+    log = heap._core.gclog
+
+    def broken(event):
+        raise RuntimeError("listener bug")
+
+    log.log_event = broken
+    a = heap.alloc(refs=1)
+    with pytest.raises(RuntimeError, match="listener bug"):
+        heap.collect()
+    del log.log_event
+    assert a.space == "survivor"  # the collection itself happened
+    heap.verify()
+
+
+def test_exhaustion_is_still_reported_as_such(make_heap):
+    heap = make_heap()
+    keep = []
+    with pytest.raises(HeapExhaustedError):
+        for _ in range(10_000):
+            keep.append(heap.alloc(data=60_000))
+    keep.clear()
+    heap.collect(full=True)
+    heap.verify()
+

@@ -1,0 +1,129 @@
+"""Closing a heap while it is in use: from other threads, from a signal handler, after fork().
+
+Each scenario runs in a subprocess with a timeout: a hang fails the test instead of stopping the
+suite, and a crash (SIGSEGV, SIGBUS, an ASan report) shows as the child's exit status.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .conftest import LAYOUTS, require_backend
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(body, timeout=120):
+    code = textwrap.dedent('''
+        import os, sys
+        sys.path.insert(0, os.path.join(%r, "tests"))
+        from conftest import small_config
+        from miniheap import HeapClosedError
+        from miniheap.heap import Heap
+    ''' % ROOT) + textwrap.dedent(body)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"hung for {timeout} s (a deadlock?): {e.stdout!r} {e.stderr!r}")
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
+    return done
+
+
+def test_closing_while_three_threads_use_the_heap_neither_hangs_nor_crashes():
+    done = run_script('''
+        import threading, time
+        outcomes = []
+        for round_ in range(60):
+            heap = Heap(small_config())
+            started = threading.Barrier(4)
+
+            def mutator(seed):
+                started.wait()
+                try:
+                    keep = heap.alloc(refs=8)
+                    i = 0
+                    while True:
+                        node = heap.alloc(refs=1, data=64)
+                        node[0] = keep
+                        keep[i % 8] = node
+                        node.data[:8] = i.to_bytes(8, "little")
+                        if i % 97 == seed:
+                            heap.collect(full=i % 2 == 0)
+                        i += 1
+                except HeapClosedError:
+                    outcomes.append("closed")
+                except BaseException as e:
+                    outcomes.append(repr(e))
+
+            threads = [threading.Thread(target=mutator, args=(s,)) for s in range(3)]
+            for t in threads:
+                t.start()
+            started.wait()
+            time.sleep(0.002 * (round_ % 5))
+            heap.close()
+            for t in threads:
+                t.join(30)
+                assert not t.is_alive(), "a thread still runs 30 s after close()"
+        bad = [o for o in outcomes if o != "closed"]
+        assert not bad, bad
+        print(len(outcomes), "threads ended with HeapClosedError")
+    ''')
+    assert "180 threads ended with HeapClosedError" in done.stdout
+
+
+@pytest.mark.parametrize("mapping", LAYOUTS)
+def test_a_signal_handler_may_close_the_heap_at_any_point(mapping):
+    require_backend("memfd")
+    done = run_script('''
+        import signal, random
+        mapping = %r
+        random.seed(1)
+        state = {}
+
+        def on_alarm(signum, frame):
+            state["heap"].close()
+
+        signal.signal(signal.SIGALRM, on_alarm)
+        closed_during = 0
+        for round_ in range(60):
+            heap = state["heap"] = Heap(small_config(mapping=mapping, tenuring_threshold=1))
+            signal.setitimer(signal.ITIMER_REAL, random.uniform(0.0005, 0.02))
+            try:
+                anchors = [heap.alloc(refs=2, data=256) for _ in range(16)]
+                keep = list(anchors)
+                for i in range(200_000):
+                    node = heap.alloc(refs=2, data=1000)
+                    node[0] = anchors[i %% 16]
+                    anchors[(i + 1) %% 16][1] = node
+                    keep[i %% 16] = node
+                    if i %% 500 == 0:
+                        heap.collect(full=i %% 1000 == 0)
+            except HeapClosedError:
+                closed_during += 1
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            heap.close()
+        print("closed during the workload:", closed_during)
+    ''' % mapping, timeout=300)
+    assert "closed during the workload: 60" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("to_file", [False, True])
+def test_a_forked_child_does_not_write_the_parents_gc_lines_again(tmp_path, to_file):
+    log = tmp_path / "gc.log"
+    spec = f"gc*:file={log}" if to_file else "gc*"  # stdout is a pipe here: block-buffered
+    done = run_script('''
+        heap = Heap(small_config(gc_log=%r))
+        pid = os.fork()
+        if pid == 0:
+            heap.close()  # as an atexit cleanup would; it frees nothing of the parent's
+            sys.exit(0)  # the child ends normally: Python flushes and closes its files
+        os.waitpid(pid, 0)
+        heap.alloc(refs=1)
+        heap.collect()
+        heap.close()
+    ''' % spec)
+    text = log.read_text() if to_file else done.stdout
+    assert text.count("] Using ") == 1, text
+    assert text.count("Pause Young") == 2, text  # the start line and the end line, once each
