@@ -129,8 +129,12 @@ sys.exit(main())
 
 
 def test_ctrl_c_caught_in_a_finalizer_still_ends_the_command():
+    import signal
+
+    # A job started in the background inherits SIGINT ignored, and Python then leaves it ignored: give the
+    # child the default disposition, as a terminal's foreground job has, so os.kill reaches its handler.
     done = subprocess.run([sys.executable, "-c", INTERRUPTED_IN_A_FINALIZER], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+                          timeout=60, cwd=ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 130 and done.stderr.strip() == "interrupted", (done.returncode, done.stderr)
     assert "lost" not in done.stdout
