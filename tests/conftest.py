@@ -98,7 +98,11 @@ def small_config(backend="memfd", mapping="none", **overrides):
     return HeapConfig(**base)
 
 
+# Every layout; "colored" is the zgc collector's (its three coloured views), the others serial's.
 LAYOUTS = ("none", "colored", "young-mirror")
+# The layouts of the generational collector, for tests of what only it does (young and full
+# collections, promotion, cards).
+SERIAL_LAYOUTS = ("none", "young-mirror")
 
 
 @pytest.fixture

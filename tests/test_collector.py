@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from miniheap import HeapExhaustedError
 from miniheap.backends import BACKENDS
 
-from .conftest import LAYOUTS, require_backend, small_config
+from .conftest import LAYOUTS, SERIAL_LAYOUTS, require_backend, small_config
 from .graphs import SERIAL, Model, heap_shape
 
 
@@ -298,7 +298,7 @@ def chain_serials(head):
     return serials
 
 
-@pytest.mark.parametrize("mapping", LAYOUTS)
+@pytest.mark.parametrize("mapping", SERIAL_LAYOUTS)
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_promotion_failure_is_recovered_by_a_full_collection(make_heap, backend, mapping, tmp_path):
     """Old is full of garbage a young collection cannot see (unreachable humongous objects) and the

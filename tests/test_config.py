@@ -118,7 +118,7 @@ def test_field_errors_say_what_is_wrong_and_allowed(kwargs, words):
 
 def test_colour_fit_error_text():
     with pytest.raises(ConfigError) as info:
-        HeapConfig(mapping="colored", heap_size="4T")
+        HeapConfig(mapping="colored", heap_size="4T", color_bits=42)
     assert str(info.value) == "heap_size 4T does not fit below the colour bit 42 (4T): lower heap_size or raise color_bits"
     assert info.value.fields == ("heap_size", "color_bits")
 
@@ -126,6 +126,8 @@ def test_colour_fit_error_text():
 def test_colour_fit_only_matters_when_coloured():
     assert HeapConfig(heap_size="4T").heap_size == 4 * TIB
     assert HeapConfig(mapping="colored", heap_size="4T", color_bits=44).color_bits == 44
+    # by default the bits follow the heap size as JDK 17's do: a 4T heap gets 44 (16T, 32T, 64T)
+    assert HeapConfig(mapping="colored", heap_size="4T").color_bits == 44
 
 
 def test_sizes_above_the_collectors_limit_are_refused_with_the_range():
@@ -294,10 +296,10 @@ def test_out_of_range_on_cli_names_the_flag():
 
 
 def test_cross_field_error_names_every_source(tmp_path):
-    path = write(tmp_path, '[heap]\nmapping = "colored"\n')
+    path = write(tmp_path, '[heap]\nmapping = "colored"\ncolor_bits = 42\n')
     message = one_line_error(path=path, env={"MINIHEAP_HEAP_SIZE": "4T"})
     assert message == (
-        "environment variable MINIHEAP_HEAP_SIZE (with default color_bits): "
+        f"environment variable MINIHEAP_HEAP_SIZE and {path} [heap] color_bits: "
         "heap_size 4T does not fit below the colour bit 42 (4T): lower heap_size or raise color_bits"
     )
 

@@ -15,18 +15,28 @@ from .logshape import split
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """One demo run with every output file, and its GC log at gc*=debug written by the heap itself."""
-    d = tmp_path_factory.mktemp("run")
+def run_demo_with_outputs(d, mapping):
     files = {name: d / name for name in ("report.html", "trace.json", "run.json", "gc.log")}
     done = subprocess.run(
-        [sys.executable, "-m", "miniheap", "demo", "--work", "96", "--mapping", "colored",
+        [sys.executable, "-m", "miniheap", "demo", "--work", "96", "--mapping", mapping,
          "--gc-log", f"gc*=debug:file={files['gc.log']}", "--html", str(files["report.html"]),
          "--trace-events", str(files["trace.json"]), "--json", str(files["run.json"])],
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     return files
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One demo run of the generational collector (two views: the heap and a young mirror) with every
+    output file, and its GC log at gc*=debug written by the heap itself."""
+    return run_demo_with_outputs(tmp_path_factory.mktemp("run"), "young-mirror")
+
+
+@pytest.fixture(scope="module")
+def zgc_run(tmp_path_factory):
+    """The same with the coloured views: the zgc collector, its cycles on the GC thread."""
+    return run_demo_with_outputs(tmp_path_factory.mktemp("zgc"), "colored")
 
 
 # ------------------------------------------------------------------- the report in a browser
@@ -105,10 +115,11 @@ def test_the_tour_writes_the_report_of_its_heap(browser, tmp_path):
     page = html.read_text()
     assert "miniheap tour" in page and "0x0000100000000000" in page  # the Remapped view of the tour's heap
     names = [e["name"] for e in json.loads(trace.read_text())["traceEvents"] if e["ph"] == "X"]
-    from miniheap.gclog import parse_jvm_log
+    from miniheap.zgclog import parse_zgc_log
 
+    # the tour's heap is coloured: the zgc collector, whose cycles the log lines name
     log = "\n".join(line.strip() for line in done.stdout.splitlines())  # the steps indent their lines
-    logged = [f"GC({p.id}) Pause {p.kind.title()} ({p.cause})" for p in parse_jvm_log(log)]
+    logged = [f"GC({gid}) Garbage Collection ({cause})" for gid, cause, _, _ in parse_zgc_log(log)["cycles"]]
     assert len(logged) >= 2 and [n for n in names if n.startswith("GC(")] == logged
 
 
@@ -218,7 +229,7 @@ def test_trace_events_nest_and_agree_with_the_gc_log_of_the_same_run(demo_run):
     assert {"heap in use (bytes)", "RSS by view (bytes)", "PSS by view (bytes)",
             "backing, the real size (bytes)"} <= counters
     views = next(e for e in events if e["name"] == "RSS by view (bytes)")["args"]
-    assert set(views) == {"Marked0", "Marked1", "Remapped"}
+    assert set(views) == {"heap", "young mirror 1"}
     assert all(isinstance(e["ts"], (int, float)) and e["ts"] >= 0 for e in events if e["ph"] != "M")
 
 
@@ -238,9 +249,46 @@ def test_json_lists_collections_in_time_order_with_kind_and_cause_and_typed_conf
     config = run["config"]
     assert type(config["heap_size"]) is int and type(config["region_size"]) is int
     assert type(config["tenuring_threshold"]) is int and type(config["pretouch"]) is bool
-    assert config["mapping"] == "colored" and config["reserve_at"] is None
+    assert config["mapping"] == "young-mirror" and config["reserve_at"] is None
     assert run["sources"]["mapping"] == "cli:--mapping"
     assert "pauses_ms" not in run  # the sorted list lost the timeline; collections keep it
+
+
+def test_zgc_cycles_are_spans_on_the_gc_thread_with_their_phases_inside(zgc_run):
+    """A zgc cycle in the trace events: the cycle and its concurrent phases on the GC thread (ZDriver),
+    its three kinds of pause as pause slices, every phase inside its cycle, and the same cycles as the
+    GC log's."""
+    from miniheap.zgclog import parse_zgc_log
+
+    events = json.loads(zgc_run["trace.json"].read_text())["traceEvents"]
+    threads = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    spans = [e for e in events if e["ph"] == "X"]
+    cycles = {e["args"]["gc_id"]: e for e in spans if e["name"].startswith("GC(")}
+    log = parse_zgc_log(zgc_run["gc.log"].read_text())
+    assert sorted(cycles) == sorted(c[0] for c in log["cycles"]) and len(cycles) >= 2
+    for gid, cycle in cycles.items():
+        assert threads[cycle["tid"]] == "ZDriver" and cycle["cat"] == "gc,concurrent"
+        inside = [e for e in spans if e["args"].get("gc_id") == gid and e is not cycle]
+        names = {e["name"] for e in inside}
+        assert {"Pause Mark Start", "Concurrent Mark", "Pause Mark End", "Pause Relocate Start",
+                "Concurrent Relocate"} <= names
+        for e in inside:
+            assert e["cat"] == ("gc,pause" if e["name"].startswith("Pause") else "gc,concurrent")
+            assert cycle["ts"] - 1 <= e["ts"] and e["ts"] + e["dur"] <= cycle["ts"] + cycle["dur"] + 1
+    logged = sorted(ms for gid, name, ms in log["pauses"] if gid in cycles)
+    traced = sorted(round(e["dur"] / 1e3, 3) for e in spans if e["name"].startswith("Pause"))
+    assert logged == pytest.approx(traced, abs=1.1e-3)
+
+
+def test_zgc_json_lists_cycles_with_their_causes(zgc_run):
+    run = json.loads(zgc_run["run.json"].read_text())
+    cycles = [c for c in run["collections"] if c["kind"] == "zgc"]
+    assert cycles and {c["kind"] for c in run["collections"]} <= {"zgc", "allocation stall", "relocation stall"}
+    assert any(c["cause"] == "System.gc()" for c in cycles)
+    for c in cycles:
+        assert c["start"] < c["end"] and 0 < c["pause_ms"] < 1000
+        assert [p["name"] for p in c["phases"]][0] == "Pause Mark Start"
+    assert run["config"]["collector"] == "zgc" and run["config"]["mapping"] == "colored"
 
 
 # ------------------------------------------------------------------- the plot's advice

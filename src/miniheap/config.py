@@ -325,7 +325,7 @@ class HeapConfig:
         converter=attrs.converters.optional(_to_str("collector", "serial")),
         validator=_one_of(COLLECTORS, unset_ok=True),
         metadata=_meta("serial: generational, every collection a pause (SerialGC's shape); zgc: concurrent mark and "
-                       "relocation on a GC thread (JDK 17's ZGC, with mapping colored)",
+                       "relocation on a GC thread (JDK 17's ZGC); default: zgc with mapping colored, else serial",
                        "|".join(COLLECTORS)),
     )
     mapping: str = field(
@@ -518,14 +518,18 @@ def _resolve_collector(c: HeapConfig) -> None:
     # The collector and the mapping imply each other; a field left unset follows the other.
     collector, mapping = c.collector, c.mapping
     if collector is None:
-        # (until the serial collector's coloured mode is retired: then "colored" alone means zgc)
-        collector = "serial"
+        collector = "zgc" if mapping == "colored" else "serial"
     if mapping is None:
         mapping = "colored" if collector == "zgc" else "none"
     if collector == "zgc" and mapping != "colored":
         raise ConfigError(
             f"collector zgc with mapping {mapping}: ZGC keeps its colours in the pointers and needs the three "
             f"coloured views; set mapping = colored (or leave it unset)", ("collector", "mapping"))
+    if collector == "serial" and mapping == "colored":
+        raise ConfigError(
+            "collector serial with mapping colored: the coloured views are the zgc collector's (no JDK collector "
+            "is generational with coloured views); set collector = zgc (or leave it unset), or mapping none or "
+            "young-mirror for serial", ("collector", "mapping"))
     if collector == "zgc" and c.region_size > ZGC_MAX_GRANULE:
         raise ConfigError(
             f"region_size {format_size(c.region_size)} is zgc's granule (its small page) and may be at most "

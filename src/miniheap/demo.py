@@ -231,8 +231,8 @@ def run_workload(heap, megabytes, out, sampler, progress=None):
             allocated += entry_bytes
         i += 1
         if not halfway_done and allocated >= target // 2:
-            # As a System.gc() would: afterwards the coloured layout's heap fields hold stale colours
-            # until loads heal them.
+            # As a System.gc() would (zgc: a whole cycle, this call waiting for it): afterwards the
+            # coloured layout's heap fields hold stale colours until loads heal them.
             heap.collect(full=True)
             halfway_done = True
         if allocated >= next_report:
@@ -265,6 +265,9 @@ def summary(heap, out, wall):
     from .sizes import format_size
 
     s = heap.stats
+    if heap.config.collector == "zgc":
+        zgc_summary(heap, out, wall)
+        return
     print(f"collections:   {s.young_collections} young, {s.full_collections} full\n"
           f"pauses:        median {s.pause_median_ms:.3f} ms, p95 {s.pause_p95_ms:.3f} ms, "
           f"max {s.pause_max_ms:.3f} ms, total {s.pause_total_ms:.1f} ms of {wall:.1f} s\n"
@@ -273,6 +276,54 @@ def summary(heap, out, wall):
           f"allocated:     {format_size(s.bytes_allocated)} in {s.objects_allocated} objects", file=out)
     if heap.config.mapping == "colored":
         print(f"load barrier:  {s.loads_fast} fast, {s.loads_slow} slow, {s.loads_healed} healed",
+              file=out)
+
+
+# The phases of a zgc cycle in the per-cycle table, with short headings.
+ZGC_COLUMNS = (("Pause Mark Start", "MarkStart"), ("Concurrent Mark", "Mark"), ("Pause Mark End", "MarkEnd"),
+               ("Concurrent Select Relocation Set", "Select"), ("Pause Relocate Start", "RelocStart"),
+               ("Concurrent Relocate", "Relocate"))
+
+
+def zgc_summary(heap, out, wall):
+    """What the zgc collector did while the workload ran: its cycles, their pauses against their
+    concurrent phases, the loads that took the barrier's slow path, and who moved the objects."""
+    from .sizes import format_size
+    from .zgclog import ZGC_CAUSE_NAMES
+
+    s = heap.stats
+    cycles = [e for e in heap.events if e.zgc and not e.stall]
+    pauses = sorted(p.duration_ns / 1e6 for e in cycles for p in e.phases if p.pause)
+    concurrent = sum(p.duration_ns for e in cycles for p in e.phases if not p.pause) / 1e6
+    causes = {}
+    for e in cycles:
+        name = ZGC_CAUSE_NAMES.get(e.cause, "?")
+        causes[name] = causes.get(name, 0) + 1
+    stalls = [e for e in heap.events if e.stall]
+    p99 = pauses[min(len(pauses) - 1, int(0.99 * len(pauses)))] if pauses else 0.0
+    print(f"cycles:        {len(cycles)} ({', '.join(f'{n} {c}' for c, n in causes.items())}), each on the "
+          f"GC thread while the workload kept running\n"
+          f"pauses:        {len(pauses)}: median {pauses[len(pauses) // 2] if pauses else 0:.3f} ms, p99 {p99:.3f} "
+          f"ms, max {pauses[-1] if pauses else 0:.3f} ms, total {sum(pauses):.1f} ms of {wall:.1f} s\n"
+          f"concurrent:    {concurrent:.1f} ms of marking, selecting and relocating, the workload running meanwhile\n"
+          f"load barrier:  {s.loads_fast} fast, {s.loads_slow} slow (the loaded object was marked, or "
+          f"relocated or remapped), {s.loads_healed} fields healed\n"
+          f"relocated:     {s.objects_relocated_by_gc} objects by the GC thread, {s.objects_relocated_by_mutator} "
+          f"by the workload's own loads (it copied them itself, first)\n"
+          f"copied:        {format_size(s.bytes_copied)}\n"
+          f"stalls:        {len(stalls)} (a mutator waiting for a page)\n"
+          f"allocated:     {format_size(s.bytes_allocated)} in {s.objects_allocated} objects", file=out)
+    print("\nEach cycle: its three pauses (ms) against its concurrent phases (ms); the loads that took the "
+          "slow path during it;\nobjects relocated by the GC thread / by the mutator:", file=out)
+    print(f"  {'cycle':<26}" + "".join(f"{short:>11}" for _, short in ZGC_COLUMNS)
+          + f"{'slow loads':>11}{'gc/mutator':>14}", file=out)
+    for e in cycles:
+        times = {}
+        for p in e.phases:
+            times[p.name] = times.get(p.name, 0) + p.duration_ns / 1e6
+        cells = "".join(f"{times.get(name, 0):>11.3f}" for name, _ in ZGC_COLUMNS)
+        moved = f"{e.objects_relocated_by_gc}/{e.objects_relocated_by_mutator}"
+        print(f"  {f'GC({e.id})':<7}{ZGC_CAUSE_NAMES.get(e.cause, '?'):<19}{cells}{e.loads_slow:>11}{moved:>14}",
               file=out)
 
 
@@ -336,8 +387,12 @@ def run(argv=None, out=None, prog=None):
         heading(6, "Memory at checkpoints: RSS vs PSS vs USS vs huge pages vs backing", out)
         from .sizes import format_size
 
-        print(f"Regions of {format_size(heap.config.region_size)}: E eden, S survivor, O old, "
-              f"H humongous, . free (lower case: holding nothing)\n", file=out)
+        if heap.config.collector == "zgc":
+            print(f"Granules of {format_size(heap.config.region_size)}: P small page (p: empty), M/m medium "
+                  f"page, L/l large page, r the relocation reserve, R in the relocation set, . free\n", file=out)
+        else:
+            print(f"Regions of {format_size(heap.config.region_size)}: E eden, S survivor, O old, "
+                  f"H humongous, . free (lower case: holding nothing)\n", file=out)
         for title, snap, regions in (("before the workload", before, map_before),
                                      ("after the workload", after, map_after)):
             print(f"-- {title}\nregions  {regions}\n{snap.table()}\n", file=out)

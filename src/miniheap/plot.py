@@ -15,10 +15,13 @@ from .spans import PAUSE
 
 # The report uses the same colours.
 SPACE_COLORS = {"eden": "#43a047", "survivor": "#fb8c00", "old": "#1e88e5", "humongous": "#8e24aa",
-                "free": "#e0e0e0"}
-KIND_COLORS = {"young": "#00897b", "full": "#d81b60"}
+                "free": "#e0e0e0", "small": "#43a047", "medium": "#fb8c00", "large": "#8e24aa",
+                "reserved": "#bdbdbd", "relocating": "#e53935"}
+KIND_COLORS = {"young": "#00897b", "full": "#d81b60", "zgc": "#5e35b1"}
 STATE_SPACE = {"E": "eden", "e": "eden", "S": "survivor", "s": "survivor", "O": "old", "o": "old",
-               "H": "humongous", "h": "humongous", ".": "free"}
+               "H": "humongous", "h": "humongous", ".": "free",
+               "P": "small", "p": "small", "M": "medium", "m": "medium", "L": "large", "l": "large",
+               "r": "reserved", "R": "relocating"}
 INSTALL_ADVICE = "pip install matplotlib (or, from a checkout of miniheap, pip install '.[plot]')"
 
 
@@ -52,17 +55,23 @@ def write_png(path, run, out=None) -> bool:
     collections = run.collections
 
     # 1. heap in use by space: before and after each collection (the sawtooth), and at checkpoints.
-    points = [(s["time"], s["used"]["eden"], s["used"]["survivor"], s["used"]["old"]) for s in run.samples]
+    # (zgc: by page type, at the checkpoints; its cycles add the total in use at their start and end)
+    zgc = run.config.get("collector") == "zgc"
+    spaces = ("large", "medium", "small") if zgc else ("old", "survivor", "eden")
+    points = [(s["time"], *[s["used"].get(name, 0) for name in spaces]) for s in run.samples]
     for c in collections:
-        points.append((c["start"], c["eden_before"], c["survivor_before"], c["old_before"]))
-        points.append((c["end"], c["eden_after"], c["survivor_after"], c["old_after"]))
+        if c["kind"] in ("young", "full"):
+            points.append((c["start"], c["old_before"], c["survivor_before"], c["eden_before"]))
+            points.append((c["end"], c["old_after"], c["survivor_after"], c["eden_after"]))
+        elif c["kind"] == "zgc":
+            points.append((c["start"], 0, 0, c["used_before"]))
+            points.append((c["end"], 0, 0, c["used_after"]))
     points.sort()
     if points:
         t = [p[0] for p in points]
-        occ.stackplot(t, [[p[3] * mib for p in points], [p[2] * mib for p in points], [p[1] * mib for p in points]],
-                      labels=["old", "survivor", "eden"],
-                      colors=[SPACE_COLORS["old"], SPACE_COLORS["survivor"], SPACE_COLORS["eden"]], alpha=0.85)
-    for kind in ("young", "full"):
+        occ.stackplot(t, [[p[i] * mib for p in points] for i in (1, 2, 3)], labels=list(spaces),
+                      colors=[SPACE_COLORS[name] for name in spaces], alpha=0.85)
+    for kind in ("young", "full", "zgc"):
         times = [c["end"] for c in collections if c["kind"] == kind]
         if times:
             occ.vlines(times, 0, 1, transform=occ.get_xaxis_transform(), colors=KIND_COLORS[kind], linewidth=0.6,
@@ -72,7 +81,7 @@ def write_png(path, run, out=None) -> bool:
     occ.legend(loc="upper left", fontsize=8, ncol=3)
 
     # 2. pauses.
-    for kind in ("young", "full"):
+    for kind in ("young", "full", "zgc"):
         chosen = [c for c in collections if c["kind"] == kind]
         if chosen:
             pauses.vlines([c["end"] for c in chosen], 0, [c["pause_ms"] for c in chosen], colors=KIND_COLORS[kind],
@@ -112,7 +121,8 @@ def write_png(path, run, out=None) -> bool:
         import numpy as np
         from matplotlib.colors import ListedColormap, to_rgb
 
-        order = ["free", "eden", "survivor", "old", "humongous"]
+        order = (["free", "small", "medium", "large", "reserved", "relocating"] if zgc
+                 else ["free", "eden", "survivor", "old", "humongous"])
         shades = 5  # per state: from nearly white (empty) to the full colour
         colours = []
         for space in order:

@@ -19,7 +19,7 @@ import attrs
 from attrs import define, field
 
 from .config import FIELD_NAMES
-from .spans import CAUSE_NAMES, CAUSE_REASONS, GC_FULL, Span, collection_title, spans_of
+from .spans import CAUSE_NAMES, CAUSE_REASONS, Span, collection_title, spans_of
 
 
 def typed_config(config) -> dict:
@@ -34,14 +34,30 @@ def typed_config(config) -> dict:
     return result
 
 
+# mh_gc_event.kind, by name
+KIND_NAMES = {0: "young", 1: "full", 2: "zgc", 3: "allocation stall", 4: "relocation stall"}
+
+
 def event_record(event) -> dict:
-    """One collection as JSON: its id, kind and cause first, then every figure of the event."""
+    """One collection as JSON: its id, kind and cause first, then every figure of the event. A zgc
+    cycle's start and end are when it ran (its spans), not when its event reached Python; its pause_ms
+    is the longest of its pauses."""
     fields = [f for f in getattr(type(event), "__slots__", ()) if f not in ("time", "thread")]
-    record = {"id": int(event.id), "kind": "full" if int(event.kind) == GC_FULL else "young",
+    kind = KIND_NAMES.get(int(event.kind), str(event.kind))
+    record = {"id": int(event.id), "kind": kind,
               "cause": CAUSE_NAMES.get(int(event.cause), "Unknown"),
               "reason": CAUSE_REASONS.get(int(event.cause), "unknown"), "name": collection_title(event),
               "end": float(event.time), "start": float(event.time) - int(event.ns_total) / 1e9,
               "pause_ms": int(event.ns_total) / 1e6, "thread": getattr(event, "thread", None)}
+    spans = getattr(event, "spans", None)
+    if spans:  # zgc: a cycle, or a stall
+        from .zgclog import ZGC_CAUSE_NAMES
+
+        record.update(start=spans[0].start, end=spans[0].end, name=spans[0].name)
+        if kind == "zgc":
+            cause = ZGC_CAUSE_NAMES.get(int(event.cause), "Unknown")
+            record.update(cause=cause, reason=cause, pause_ms=max(
+                [p.duration_ns / 1e6 for p in event.phases if p.pause] + [0.0]))
     for name in fields:
         if name not in ("id", "kind", "cause"):
             value = getattr(event, name)
@@ -134,7 +150,7 @@ class Recorder:
         states, used = [], []
         for _, state, nbytes in self.heap.regions():
             c = REGION_CHARS.get(state, "?")
-            states.append(c.lower() if nbytes == 0 and state in ("eden", "old", "survivor-from") else c)
+            states.append(c.lower() if nbytes == 0 and state in ("eden", "old", "survivor-from", "small") else c)
             used.append(int(nbytes))
         self.regions.append({"time": when, "label": label, "gc_id": gc_id, "states": "".join(states),
                              "used": used})

@@ -25,7 +25,10 @@ USER_SPACE = 1 << 47  # x86-64 user space with 4-level page tables: 128 TiB
 WIDTH = 960
 LEFT, RIGHT = 60, 20
 STATE_NAMES = {"E": "eden", "e": "eden (empty)", "S": "survivor (from)", "s": "survivor (to, empty)", "O": "old",
-               "o": "old (empty)", "H": "humongous", "h": "humongous (continued)", ".": "free"}
+               "o": "old (empty)", "H": "humongous", "h": "humongous (continued)", ".": "free",
+               "P": "small page", "p": "small page (empty)", "M": "medium page", "m": "medium page (continued)",
+               "L": "large page", "l": "large page (continued)", "r": "relocation reserve",
+               "R": "in the relocation set"}
 
 
 def esc(text) -> str:
@@ -405,7 +408,8 @@ def render(run) -> str:
             "colors": {ch: SPACE_COLORS[space] for ch, space in STATE_SPACE.items()},
             "stateNames": STATE_NAMES, "spaces": STATE_SPACE}
     young = sum(1 for x in run.collections if x["kind"] == "young")
-    full = len(run.collections) - young
+    full = sum(1 for x in run.collections if x["kind"] == "full")
+    cycles = sum(1 for x in run.collections if x["kind"] == "zgc")
     longest = max([x["pause_ms"] for x in run.collections] + [0.0])
     last = max(0, len(run.regions) - 1)
     title = f"miniheap: backend {c['backend']}, mapping {c['mapping']}, heap {format_size(c['heap_size'])}"
@@ -419,7 +423,7 @@ def render(run) -> str:
 <body>
 <h1>{esc(title)}</h1>
 <p class="meta">{esc(run.title)}: <code>{esc(run.command)}</code>, {esc(run.created)} on {esc(run.machine['host'])}
-(Linux {esc(run.machine['kernel'])}, {esc(run.machine['cpus'])} CPUs). {young} young and {full} full collections in
+(Linux {esc(run.machine['kernel'])}, {esc(run.machine['cpus'])} CPUs). {f"{cycles} zgc cycles" if cycles else f"{young} young and {full} full collections"} in
 {run.duration:.2f} s; longest pause {longest:.3f} ms.</p>
 
 <section id="address-space">

@@ -271,11 +271,11 @@ class Tour:
             t.data[:8] = i.to_bytes(8, "little")
             holder[i] = t
         garbage = [heap.alloc(refs=0, data=2000) for _ in range(200)]  # makes old regions sparse
-        heap.collect(full=True)  # everything is promoted
+        heap.collect(full=True)  # a zgc cycle: marks, relocates whatever is sparse
         del garbage
         for t in targets:
             t.release()
-        heap.collect(full=True)  # evacuates the sparse regions; roots are fixed, fields are not
+        heap.collect(full=True)  # relocates the now sparse pages; roots are fixed, fields are not
         good = heap.good_color
         stale_slots = [i for i in range(8) if heap.raw_color(holder, i) != good]
         slot = stale_slots[0] if stale_slots else 0
@@ -292,7 +292,7 @@ class Tour:
             "one pointer's raw 64-bit value: its colour, loaded stale and healed",
             f"The hand-built views were closed and miniheap's Heap built the same layout with a collector "
             f"(heap.trace):\n" + "\n".join("  " + line for line in heap.trace.lines) + "\n"
-            f"Two full collections moved objects (its GC log, in the JDK's -Xlog:gc format):\n"
+            f"Two zgc cycles (System.gc()) moved objects (its GC log, in JDK 17 ZGC's -Xlog:gc format):\n"
             f"{self.gc_log_lines(start=True)}\n"
             f"The roots were fixed at once, but "
             + (f"{len(stale_slots)} fields inside an object still hold an old colour.\n\n" if stale_slots else
@@ -321,7 +321,10 @@ class Tour:
 
         heap = self.heap
         out = io.StringIO()
-        log = GCLog("gc", out, start=0.0, clock=lambda: 0.0)  # uptimes from the events; Using Serial at 0
+        from .gclog import FORMATS
+
+        # uptimes from the events; "Using ..." at 0
+        log = GCLog("gc", out, start=0.0, clock=lambda: 0.0, format=FORMATS[heap.config.collector]())
         if start:
             log.log_start(heap.config)
         events = list(heap.events)
@@ -334,7 +337,7 @@ class Tour:
         heap = self.heap
         live = [heap.alloc(refs=1, data=100) for _ in range(2000)]
         for _ in range(40000):
-            heap.alloc(refs=0, data=200)  # garbage: fills eden, young collections follow
+            heap.alloc(refs=0, data=200)  # garbage: the director may start a cycle of its own meanwhile
         heap.collect()
         heap.collect(full=True)
         s = heap.stats
@@ -345,9 +348,11 @@ class Tour:
         figures = self.view_figures(heap.layout.views)
         figures["backing"] = backing
         self.step(
-            "a collection",
-            f"A young and a full collection, in the GC log:\n{self.gc_log_lines()}\n"
-            f"{s.young_collections} young and {s.full_collections} full collections so far; {format_size(s.bytes_copied)} copied. Copying moves "
+            "a collection (a zgc cycle, concurrent with this program)",
+            f"Two more zgc cycles (and any the director started), in the GC log:\n{self.gc_log_lines()}\n"
+            f"{s.zgc_cycles} cycles so far, {s.pauses} pauses of at most {s.max_pause_ns / 1e6:.3f} ms; "
+            f"{format_size(s.bytes_copied)} copied, {s.objects_relocated_by_gc} objects by the GC thread and "
+            f"{s.objects_relocated_by_mutator} by this program's own loads. Copying moves "
             f"objects between regions of the same backing: the views do not change, only which pages are "
             f"in use. The backing now holds {human(backing)}.",
             [(f"grep {heap.backend.maps_name().split()[0].lstrip('/')} /proc/{self.pid}/maps",

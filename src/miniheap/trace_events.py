@@ -50,10 +50,14 @@ def _counters(run) -> list:
                     "args": {k: int(v) for k, v in values.items()}})
 
     for c in run.collections:
-        counter("heap in use (bytes)", c["start"], {"eden": c["eden_before"], "survivor": c["survivor_before"],
-                                                    "old": c["old_before"]})
-        counter("heap in use (bytes)", c["end"], {"eden": c["eden_after"], "survivor": c["survivor_after"],
-                                                  "old": c["old_after"]})
+        if c["kind"] == "zgc":  # pages in use, at the cycle's Mark Start and Relocate End
+            counter("heap in use (bytes)", c["start"], {"pages": c["used_before"]})
+            counter("heap in use (bytes)", c["end"], {"pages": c["used_after"]})
+        elif c["kind"] in ("young", "full"):
+            counter("heap in use (bytes)", c["start"], {"eden": c["eden_before"], "survivor": c["survivor_before"],
+                                                        "old": c["old_before"]})
+            counter("heap in use (bytes)", c["end"], {"eden": c["eden_after"], "survivor": c["survivor_after"],
+                                                      "old": c["old_after"]})
     for when, rss in run.rss:
         counter("process RSS (bytes)", when, {"rss": rss})
     for s in run.samples:

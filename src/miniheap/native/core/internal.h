@@ -118,8 +118,6 @@ struct mh_heap {
     size_t mark_top, mark_cap;
     bool mark_overflow;
     mh_fwd_table **fwd;           /* per region: forwarding of the last evacuation, or NULL */
-    int mark_color;               /* colour the next marking will use */
-    int stale_color;              /* colour of the last marking: its references may need forwarding */
     uint64_t last_live;           /* bytes marked by the last full GC */
 
     /* roots: the handles, and the shadow stacks of the attached mutator records */

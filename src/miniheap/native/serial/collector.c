@@ -11,7 +11,6 @@
 #include "forwarding.h"
 #include "mark.h"
 #include "poison.h"
-#include "remap.h"
 #include "serial.h"
 #include "mutator.h"
 
@@ -27,6 +26,10 @@ _Static_assert(MH_CARD_SHIFT == CARD_SHIFT && MH_CARD_DIRTY == CARD_DIRTY,
 
 static bool serial_config_valid(const mh_config *c, char *err, size_t errlen)
 {
+    if (c->colored)
+        BAD("the serial collector has one view (colored = 0): the coloured views are the zgc "
+            "collector's (collector = MH_COLLECTOR_ZGC), as no JDK collector is generational with "
+            "coloured pointers");
     if (c->young_size % c->region_size || c->young_size < 3 * c->region_size)
         BAD("young_size %llu must be a multiple of region_size %llu holding at least 3 regions "
             "(eden and two survivor spaces)",
@@ -65,8 +68,6 @@ static void serial_geometry(mh_heap *h, const mh_config *c)
         h->small_max = h->heap_size - h->young_end;
     if (obj_size_for(OBJ_MAX_NREFS, 0) < h->small_max)
         h->small_max = obj_size_for(OBJ_MAX_NREFS, 0);
-    h->mark_color = MH_COLOR_MARKED0;
-    h->stale_color = -1;
 }
 
 static void serial_release(mh_heap *h)
@@ -125,6 +126,14 @@ static int serial_init(mh_heap *h, char *err, size_t errlen)
 /* No threads of its own: every collection runs on the mutator that needs it. */
 static int serial_start(mh_heap *h, char *err, size_t errlen) { return 0; }
 static void serial_stop(mh_heap *h) {}
+
+/* One view: no reference is ever stale (bad_mask is 0), so the load barrier
+ * never comes here. */
+static mh_ref serial_load_slow(mh_heap *h, mh_ref *field, mh_ref stale)
+{
+    (void)h, (void)field;
+    return stale;
+}
 
 static int serial_collect(mh_heap *h, int full)
 {

@@ -1,5 +1,5 @@
 /*
- * full.c: the full collection, shaped like ZGC's cycle but stop-the-world:
+ * full.c: the full collection, stop-the-world:
  *
  *   1. mark      from the handles, with the mark bitmap; live bytes per region
  *   2. free      old regions with nothing live, unreachable humongous objects
@@ -8,8 +8,8 @@
  *                provably fits in the free regions, reserved before copying
  *   4. evacuate  copy the set into fresh old regions, recording each move in
  *                an off-heap forwarding table; free the emptied regions
- *   5. remap     single view: fix every reference now; coloured: fix the
- *                roots only and let the load barrier heal the rest lazily
+ *   5. remap     fix every reference now (the roots, and every slot that can
+ *                refer to what moved)
  *
  * Dead objects left in retained old regions become fillers, so that no
  * later card scan or verification reads the stale references inside them.
@@ -18,7 +18,6 @@
 #include "internal.h"
 #include "poison.h"
 #include "barrier.h"
-#include "remap.h"
 #include "card.h"
 #include "forwarding.h"
 #include "mark.h"
@@ -34,7 +33,6 @@ typedef struct cset_candidate {
 
 void full_mark(mh_heap *h)
 {
-    views_set_good(&h->views, h->mark_color);
     mark_clear(h);
     for (uint32_t r = 0, end = regions_end(h); r < end; r++) {
         mh_region *reg = &h->regions[r];
@@ -47,13 +45,6 @@ void full_mark(mh_heap *h)
     mark_roots(h);
     h->ev.ns_roots = clock_ns() - t;
     mark_drain(h);
-    /* Every live reference now has the marking colour and the current
-     * address of its object: the previous cycle's tables have done their job. */
-    fwd_drop_all(h);
-    if (h->views.colored) {
-        h->stale_color = h->mark_color;
-        h->mark_color = h->mark_color == MH_COLOR_MARKED0 ? MH_COLOR_MARKED1 : MH_COLOR_MARKED0;
-    }
     h->last_live = h->ev.bytes_marked;
 }
 
@@ -193,16 +184,8 @@ static int plan_evacuation(mh_heap *h, evac_plan *p)
     p->n = k;
 
     /* forwarding tables too are secured before copying (young objects forward in their
-     * headers in a single view, see evacuate_range) */
+     * headers, see evacuate_range) */
     h->fwd_end = regions_end(h); /* every table made here is for a region below this */
-    for (uint32_t r = 0; h->views.colored && r < h->young_regions; r++) {
-        if (h->regions[r].live_objects && !(h->fwd[r] = fwd_table_new(h->regions[r].live_objects))) {
-            fwd_drop_all(h);
-            heap_error(h, MH_E_NO_MEMORY, "out of memory for a forwarding table of %u entries; "
-                       "nothing was moved; free memory on the machine", h->regions[r].live_objects);
-            return -1;
-        }
-    }
     for (uint32_t i = 0; i < p->n; i++) {
         uint32_t r = p->units[i].region;
         if (!(h->fwd[r] = fwd_table_new(h->regions[r].live_objects))) {
@@ -239,11 +222,10 @@ static void evacuate_range(mh_heap *h, uint64_t start, uint64_t end, bool young)
             uint64_t to = old_bump(h, size);
             mh_object *copy = heap_addr(h, to);
             memmove(copy, o, size); /* in place, a copy may overlap its original */
-            /* Single view: a young object forwards in its old header, as in a young
-             * collection. Young is not reused before the remap has read every header
-             * (it is emptied afterwards), and every reference is remapped in the pause.
-             * Coloured views remap lazily, long after young is reused: a table. */
-            if (young && !h->views.colored)
+            /* A young object forwards in its old header, as in a young collection:
+             * young is not reused before the remap has read every header (it is
+             * emptied afterwards), and every reference is remapped in the pause. */
+            if (young)
                 obj_forward_to(o, to);
             else
                 fwd_add(h->fwd[region_of(h, off)], off, to);
@@ -344,15 +326,15 @@ static void young_empty(mh_heap *h)
     h->young_max_size = 0;
 }
 
-/* Single view: a young object's new offset is in its old header; anything else that moved
- * is in a forwarding table. */
+/* A young object's new offset is in its old header; anything else that moved is in a
+ * forwarding table. */
 static void remap_slot(mh_heap *h, mh_ref *slot)
 {
     mh_ref v = *slot;
     if (!v)
         return;
     uint64_t off = ref_offset(&h->views, v);
-    if (is_young(h, off) && !h->views.colored) {
+    if (is_young(h, off)) {
         uint64_t w = obj_header(heap_addr(h, off));
         if (hdr_is_forwarded(w))
             *slot = ref_good(&h->views, hdr_forwardee(w));
@@ -370,18 +352,6 @@ static void remap_range(mh_heap *h, uint64_t start, uint64_t end)
             remap_slot(h, &slots[i]);
         off += obj_size(o);
     }
-}
-
-static void remap_roots_lazily(mh_heap *h)
-{
-    views_set_good(&h->views, MH_COLOR_REMAPPED);
-    for (uint32_t i = 0; i < h->handle_hwm; i++)
-        if (handle_live(h, i) && h->handles[i])
-            h->handles[i] = barrier_remap(h, h->handles[i]);
-    for (mh_mutator *m = h->mutators; m; m = m->next)
-        for (uint32_t i = 0; i < m->nroots; i++)
-            if (m->roots[i])
-                m->roots[i] = barrier_remap(h, m->roots[i]);
 }
 
 /* The slots of the dirty cards: every old-to-young reference is in one (the
@@ -418,10 +388,6 @@ static void remap_copies(mh_heap *h, const young_copies *copies)
 
 static void remap(mh_heap *h, bool young_moved, const young_copies *copies)
 {
-    if (h->views.colored) {
-        remap_roots_lazily(h);
-        return;
-    }
     if (h->ev.objects_copied == 0)
         return; /* nothing moved: no reference to fix */
     for (uint32_t i = 0; i < h->handle_hwm; i++)

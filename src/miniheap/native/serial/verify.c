@@ -3,10 +3,8 @@
  *
  * Pass 1 walks every space linearly, checks each header, and records object
  * starts in a scratch bitmap. Pass 2 checks every reference (slots and
- * handles): a valid colour, resolving (through the forwarding tables if it
- * is stale) to the start of an object in use, and a dirty card for every
- * old-to-young reference. Stale references are resolved, not healed, so
- * verifying never hides what the load barrier has still to do.
+ * handles): an address in the heap's one view at the start of an object in
+ * use, and a dirty card for every old-to-young reference.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,15 +50,6 @@ static void check_ref(verifier *v, mh_ref r, const char *what, uint64_t where, b
         problem(v, "%s %llu holds 0x%llx, which is not an object address in any view "
                    "of the heap", what, (unsigned long long)where, (unsigned long long)r);
         return;
-    }
-    if (h->views.colored && c != h->views.good) {
-        if (c != h->stale_color) {
-            problem(v, "%s %llu holds 0x%llx, coloured %d, but the good colour is %d "
-                       "and only colour %d may be stale", what, (unsigned long long)where,
-                    (unsigned long long)r, c, h->views.good, h->stale_color);
-            return;
-        }
-        off = fwd_resolve(h, off);
     }
     if (off >= v->covered || !start_test(v, off)) {
         problem(v, "%s %llu refers to offset %llu, which is not the start of a live "

@@ -10,6 +10,7 @@
  * deliver them. Closing the heap stops it before anything is freed.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -80,8 +81,14 @@ int zthread_start(mh_heap *h, char *err, size_t errlen)
     int rc = posix_memalign(&z->stack, 4096, STACK_BYTES);
     if (rc == 0)
         rc = pthread_attr_setstack(&attr, z->stack, STACK_BYTES);
+    /* The GC thread takes no signals (it inherits the mask it is created with):
+     * a Ctrl-C is for the program's own threads, which may be waiting for it. */
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
     if (rc == 0)
         rc = pthread_create(&z->thread, &attr, gc_main, h);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         free(z->stack);
