@@ -9,7 +9,7 @@ import pytest
 
 from miniheap import HeapExhaustedError
 
-from .conftest import LAYOUTS
+from .conftest import SERIAL_LAYOUTS
 
 REGION = 256 << 10
 
@@ -51,7 +51,7 @@ def checkerboard(heap, humongous):
 
 
 @pytest.mark.parametrize("humongous", [False, True], ids=["dense-old", "humongous"])
-@pytest.mark.parametrize("mapping", LAYOUTS)
+@pytest.mark.parametrize("mapping", SERIAL_LAYOUTS)  # the serial collector's compaction
 def test_a_humongous_object_fits_once_old_is_compacted(make_heap, mapping, humongous):
     heap = make_heap(mapping=mapping, tenuring_threshold=0)
     kept = checkerboard(heap, humongous)

@@ -33,8 +33,12 @@ typedef struct mh_collector {
     int (*start)(mh_heap *h, char *err, size_t errlen);
     /* Stop them, before anything is freed. The caller does not hold the heap. */
     void (*stop)(mh_heap *h);
-    /* Free the collector's metadata (after stop). */
+    /* Free the collector's metadata (after stop), at close. */
     void (*release)(mh_heap *h);
+    /* Free what a thread still waiting in a call may touch after the close
+     * (zgc: the locks and condition variables its waits use), when the heap's
+     * record is freed; NULL if nothing. */
+    void (*free_record)(mh_heap *h);
     /* mh_alloc: a new object, its handle or MH_ERROR. */
     mh_handle (*alloc)(mh_heap *h, uint32_t nrefs, uint32_t nbytes);
     /* The C-level Python Ref's allocation (miniheap-pyapi.h), called holding the
@@ -59,6 +63,8 @@ typedef struct mh_collector {
     int (*verify)(mh_heap *h);
     /* Bytes in use, as the collector counts them (zgc: pages allocated). */
     uint64_t (*used)(mh_heap *h);
+    /* mh_regions_in_use: every region from this one on is free and uncommitted. */
+    uint32_t (*regions_in_use)(mh_heap *h);
     /* mh_region_info: the state of one region (granule) and its used bytes. */
     int (*region_info)(mh_heap *h, uint32_t region, uint64_t *used);
     /* mh_space_of: MH_SPACE_* of the object at a heap offset. */

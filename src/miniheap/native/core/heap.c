@@ -273,6 +273,8 @@ void heap_release_contents(mh_heap *h)
 /* The record itself, once nothing can call into it (teardown.c). */
 void heap_free_record(mh_heap *h)
 {
+    if (h->collector && h->collector->free_record)
+        h->collector->free_record(h);
     mutators_free(h); /* records still attached when the heap is freed */
     safepoint_destroy(h);
     pthread_mutex_destroy(&h->lock);
@@ -381,7 +383,7 @@ uint64_t mh_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->collector->used(h
 int mh_collector_kind_unlocked(mh_heap *h) { return heap_ok(h) ? h->collector->kind : MH_ERROR; }
 int mh_good_color_unlocked(mh_heap *h) { return heap_ok(h) ? h->views.good : MH_ERROR; }
 uint32_t mh_region_count_unlocked(mh_heap *h) { return heap_ok(h) ? h->nregions : 0; }
-uint32_t mh_regions_in_use_unlocked(mh_heap *h) { return heap_ok(h) ? regions_end(h) : 0; }
+uint32_t mh_regions_in_use_unlocked(mh_heap *h) { return heap_ok(h) ? h->collector->regions_in_use(h) : 0; }
 
 int mh_region_info_unlocked(mh_heap *h, uint32_t region, uint64_t *used)
 {

@@ -46,7 +46,8 @@ void mutators_retire_slow(mh_heap *h)
 
 void mutators_refill_slow(mh_heap *h)
 {
-    if (--h->mutator_calls == 0)
+    /* (a heap closed during the call has turned the fast paths off already: mutators_close) */
+    if (--h->mutator_calls == 0 && heap_ok(h))
         sync_out(h);
 }
 
@@ -171,8 +172,14 @@ MH_API mh_ref mh_new_slow(mh_mutator *m, uint32_t nrefs, uint32_t nbytes)
     mh_heap *h = m->heap;
     mutators_retire(h);
     heap_poll(h);
-    uint64_t offset = h->collector->alloc_object(h, nrefs, nbytes);
+    /* the pause, or an on_gc listener delivered at the poll, may have closed the heap */
+    uint64_t offset = heap_ok(h) ? h->collector->alloc_object(h, nrefs, nbytes) : UINT64_MAX;
     mutators_refill(h);
+    if (!heap_ok(h)) {
+        if (heap_closed(h))
+            heap_error(h, MH_E_CLOSED, "the heap was closed during this allocation; create a new heap");
+        return 0;
+    }
     /* a callback asked for a close or an interrupt (teardown.c): the allocation fails, its
      * object is garbage */
     if (!call_end(h))

@@ -80,6 +80,11 @@ void heap_attend(mh_heap *h)
     uint32_t a = __atomic_load_n(&h->attention, __ATOMIC_ACQUIRE);
     if (a & MH_ATTN_SAFEPOINT)
         heap_take_back(h, heap_let_go(h));
-    if ((a & MH_ATTN_EVENTS) && !h->busy)
+    if ((a & MH_ATTN_EVENTS) && !h->busy) {
         heap_events_deliver(h);
+        /* what an on_gc listener asked for (a release, a close: teardown.c) happens now; the
+         * caller finds the heap closed (heap_ok) if it was */
+        if (h->deferred && heap_ok(h))
+            heap_call_end(h);
+    }
 }

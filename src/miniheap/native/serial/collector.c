@@ -144,6 +144,8 @@ static int serial_collect(mh_heap *h, int full)
     return rc;
 }
 
+static uint32_t serial_regions_in_use(mh_heap *h) { return regions_end(h); }
+
 static uint64_t serial_used(mh_heap *h) { return young_used(h) + h->old_used; }
 
 static int serial_space_of(mh_heap *h, uint64_t off)
@@ -300,6 +302,7 @@ const mh_collector serial_collector = {
     .collect = serial_collect,
     .verify = serial_verify,
     .used = serial_used,
+    .regions_in_use = serial_regions_in_use,
     .region_info = serial_region_info,
     .space_of = serial_space_of,
 };

@@ -23,8 +23,7 @@
  *            has moved and the heap is as the marking left it).
  *   move     memmove each object, in the same order, so no object is
  *            overwritten before it has moved; rebuild the block offsets.
- *   remap    every reference (handles, slots) through the tables, eagerly:
- *            afterwards no reference is stale in any layout.
+ *   remap    every reference (handles, slots) through the tables, eagerly.
  */
 #include <stdlib.h>
 #include "internal.h"
@@ -251,11 +250,7 @@ int compact_phases(mh_heap *h)
     h->ev.ns_evacuate = clock_ns() - t;
 
     t = clock_ns();
-    /* eagerly, in every layout: no reference is stale afterwards */
-    if (h->views.colored) {
-        views_set_good(&h->views, MH_COLOR_REMAPPED);
-        h->stale_color = -1;
-    }
+    /* eagerly: no reference is stale afterwards */
     for (uint32_t i = 0; i < h->handle_hwm; i++)
         if (handle_live(h, i))
             remap_slot(h, &h->handles[i]);

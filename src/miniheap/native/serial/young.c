@@ -389,8 +389,8 @@ static bool young_phases(mh_heap *h)
         .h = h,
         .walk = heap_addr(h, 0),
         .good_base = ref_good(&h->views, 0),
-        .ref_sub = h->views.colored ? 0 : h->views.base[0],
-        .ref_mask = h->views.colored ? h->views.offset_mask : UINT64_MAX,
+        .ref_sub = h->views.base[0], /* one view: offset = ref - base */
+        .ref_mask = UINT64_MAX,
         .eden_end = h->eden_end,
         .from_lo = from_base(h),
         .survivor_size = h->survivor_size,

@@ -110,6 +110,8 @@ static uint64_t alloc_stalled(mh_heap *h, int type, uint64_t size)
         pthread_mutex_unlock(&z->ctl_lock);
         for (;;) {
             bool completed = stall_wait(h, since);
+            if (!heap_still_open(h))
+                return UINT64_MAX; /* closed while this thread waited: nothing of it is left */
             off = mutator_bump(z, type, size, &failed);
             if (off != UINT64_MAX || failed || completed || z->stop)
                 break;
@@ -160,6 +162,8 @@ static uint64_t zalloc_place(mh_heap *h, uint32_t nrefs, uint32_t nbytes, uint64
         /* the fast path: the current small page had room */
     } else {
         heap_poll(h); /* an allocation's slow path is a safepoint */
+        if (!heap_still_open(h))
+            return UINT64_MAX;
         bool failed = false;
         off = mutator_bump(z, type, size, &failed);
         if (off == UINT64_MAX) {

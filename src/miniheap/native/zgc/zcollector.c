@@ -28,19 +28,33 @@ static bool zgc_config_valid(const mh_config *c, char *err, size_t errlen)
     return true;
 }
 
+/* At close: every table. The record (its locks and condition variables)
+ * stays until the heap's record is freed: a thread that let go of the heap to
+ * wait (a stall, collect, verify) may still be waiting on them, and finds the
+ * heap closed when it takes the heap back. */
 static void zgc_release(mh_heap *h)
+{
+    zheap *z = h->z;
+    if (!z || z->released)
+        return;
+    z->released = true;
+    zreset_relocation_set(z);
+    free(z->relocation_set);
+    z->relocation_set = NULL;
+    free(z->fwd_of_granule);
+    z->fwd_of_granule = NULL;
+    zstack_free(&z->gc_stack);
+    zstack_free(&z->mut_stack);
+    zpublished_free(&z->published);
+    zpages_free(z);
+}
+
+static void zgc_free_record(mh_heap *h)
 {
     zheap *z = h->z;
     if (!z)
         return;
-    zreset_relocation_set(z);
-    free(z->relocation_set);
-    free(z->fwd_of_granule);
-    zstack_free(&z->gc_stack);
-    zstack_free(&z->mut_stack);
-    zpublished_free(&z->published);
-    livemap_free(z);
-    zpages_free(z);
+    zgc_release(h);
     pthread_mutex_destroy(&z->ctl_lock);
     pthread_cond_destroy(&z->ctl_cond);
     pthread_mutex_destroy(&z->cycle_lock);
@@ -74,7 +88,7 @@ static int zgc_init(mh_heap *h, char *err, size_t errlen)
     pthread_condattr_destroy(&attr);
     zpublished_init(&z->published);
     z->fwd_of_granule = calloc(h->nregions, sizeof *z->fwd_of_granule);
-    if (!z->fwd_of_granule || livemap_init(z) != 0) {
+    if (!z->fwd_of_granule) {
         snprintf(err, errlen, "out of memory for collector metadata (about %llu bytes for a heap "
                  "of %llu bytes); lower heap_size", (unsigned long long)(h->heap_size / 64),
                  (unsigned long long)h->heap_size);
@@ -100,7 +114,7 @@ static int zgc_collect(mh_heap *h, int full)
         zdriver_cycle(z, MH_CAUSE_EXPLICIT);
     else
         zthread_collect_and_wait(h, MH_CAUSE_EXPLICIT);
-    return 0;
+    return heap_still_open(h) ? 0 : MH_ERROR;
 }
 
 static uint64_t zgc_used(mh_heap *h) { return __atomic_load_n(&h->z->pages.used, __ATOMIC_RELAXED); }
@@ -140,6 +154,15 @@ static int zgc_region_info(mh_heap *h, uint32_t g, uint64_t *used)
     return state;
 }
 
+static uint32_t zgc_regions_in_use(mh_heap *h)
+{
+    zpages *p = &h->z->pages;
+    pthread_mutex_lock(&p->lock);
+    uint32_t end = p->end;
+    pthread_mutex_unlock(&p->lock);
+    return end;
+}
+
 static int zgc_space_of(mh_heap *h, uint64_t off)
 {
     zpage *pg = zpage_of(&h->z->pages, off);
@@ -157,6 +180,7 @@ const mh_collector zgc_collector = {
     .start = zgc_start,
     .stop = zgc_stop,
     .release = zgc_release,
+    .free_record = zgc_free_record,
     .alloc = zalloc,
     .alloc_object = zalloc_object,
     .mutators_in = zmutators_in,
@@ -165,6 +189,7 @@ const mh_collector zgc_collector = {
     .collect = zgc_collect,
     .verify = zverify,
     .used = zgc_used,
+    .regions_in_use = zgc_regions_in_use,
     .region_info = zgc_region_info,
     .space_of = zgc_space_of,
 };

@@ -92,8 +92,6 @@ struct zheap {
     int prev_mark_color;         /* the last cycle's (its stale references need remapping) */
     bool cycle_active;           /* between Pause Mark Start and the end of Concurrent Relocate */
 
-    /* the live map: one bit per 8-byte word of the heap, at object starts */
-    uint64_t *livemap;
 
     /* marking */
     zmarkstack gc_stack;         /* the GC thread's */
@@ -120,6 +118,7 @@ struct zheap {
     int stepping;                /* no GC thread: cycles run on the caller (tests, fallback) */
     pthread_t thread;
     void *stack;                 /* the GC thread's (zthread.c) */
+    bool released;               /* the heap was closed: the tables are gone (zcollector.c) */
     bool thread_started;
     pthread_mutex_t ctl_lock;
     pthread_cond_t ctl_cond;     /* requests, cycle ends, memory freed */
@@ -150,30 +149,47 @@ struct zheap {
 
 static inline zheap *zheap_of(const mh_heap *h) { return h->z; }
 
+/* After a wait with the heap let go (a stall, a pause, collect, verify),
+ * another thread may have closed it: then nothing but the record remains,
+ * and the call fails with MH_E_CLOSED. */
+static inline bool heap_still_open(mh_heap *h)
+{
+    if (MH_LIKELY(heap_ok(h)))
+        return true;
+    if (heap_closed(h))
+        heap_error(h, MH_E_CLOSED, "the heap was closed while this call waited (for a page, a "
+                   "pause or a cycle); its objects and handles are gone; create a new heap");
+    return false;
+}
+
 /* ---- colours and references ------------------------------------------- */
 
 static inline uint64_t zoff(const mh_heap *h, mh_ref r) { return ref_offset(&h->views, r); }
 static inline mh_ref zgood(const mh_heap *h, uint64_t off) { return ref_good(&h->views, off); }
 
-/* ---- the live map (livemap.c) ------------------------------------------ */
+/* ---- the live map (zlivemap.c): each page's own, one bit per 8-byte word -- */
 
-int livemap_init(zheap *z);
-void livemap_free(zheap *z);
+int livemap_alloc(zpage *pg);
+void livemap_clear(zpage *pg);
+static inline bool livemap_test_page(const zpage *pg, uint64_t off)
+{
+    uint64_t w = (off - pg->start) >> 3;
+    return (__atomic_load_n(&pg->livemap[w >> 6], __ATOMIC_RELAXED) >> (w & 63)) & 1;
+}
 static inline bool livemap_test(const zheap *z, uint64_t off)
 {
-    uint64_t w = off >> 3;
-    return (__atomic_load_n(&z->livemap[w >> 6], __ATOMIC_RELAXED) >> (w & 63)) & 1;
+    zpage *pg = zpage_of(&z->pages, off);
+    return pg && livemap_test_page(pg, off);
 }
 /* Set the bit; true if this call set it (the caller now owns tracing it). */
-static inline bool livemap_set(zheap *z, uint64_t off)
+static inline bool livemap_set(zpage *pg, uint64_t off)
 {
-    uint64_t w = off >> 3, bit = 1ull << (w & 63);
-    uint64_t *word = &z->livemap[w >> 6];
+    uint64_t w = (off - pg->start) >> 3, bit = 1ull << (w & 63);
+    uint64_t *word = &pg->livemap[w >> 6];
     if (__atomic_load_n(word, __ATOMIC_RELAXED) & bit)
         return false;
     return !(__atomic_fetch_or(word, bit, __ATOMIC_RELAXED) & bit);
 }
-void livemap_clear_range(zheap *z, uint64_t start, uint64_t length);
 
 /* ---- marking (mark.c) -------------------------------------------------- */
 

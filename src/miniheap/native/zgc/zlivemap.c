@@ -1,33 +1,29 @@
 /*
- * zlivemap.c: the live map, one bit per 8-byte word of the heap, set at the
- * start of each object marked this cycle (JDK ZGC keeps one per page, with
- * a second bit per object for finalizable reachability, which miniheap
- * does not have).
+ * zlivemap.c: each page's live map, one bit per 8-byte word, set at the start
+ * of each object marked this cycle (JDK ZGC keeps one per page too, with a
+ * second bit per object for finalizable reachability, which miniheap does not
+ * have). A large page holds one object: one word.
  *
- * Bits are cleared when a page is freed, and for the pages that survive a
- * cycle at the end of its Concurrent Relocate, so every page starts the next
- * marking clear.
+ * The map is allocated with its page and freed with it; a page that survives
+ * a cycle has its map cleared at the end of the cycle's Concurrent Relocate,
+ * so every page starts the next marking clear.
  */
 #include <stdlib.h>
 #include "zgc.h"
 
-int livemap_init(zheap *z)
+static size_t words(const zpage *pg)
 {
-    z->livemap = calloc(z->h->heap_size / 512 + 1, sizeof(uint64_t));
-    return z->livemap ? 0 : -1;
+    return pg->type == ZPAGE_LARGE ? 1 : (size_t)(pg->size >> 9);
 }
 
-void livemap_free(zheap *z)
+int livemap_alloc(zpage *pg)
 {
-    free(z->livemap);
-    z->livemap = NULL;
+    pg->livemap = calloc(words(pg), sizeof(uint64_t));
+    return pg->livemap ? 0 : -1;
 }
 
-/* Whole words only: pages are granule-aligned, and a granule (64 KiB at
- * least) spans whole words of the map. */
-void livemap_clear_range(zheap *z, uint64_t start, uint64_t length)
+void livemap_clear(zpage *pg)
 {
-    uint64_t first = start >> 9, n = length >> 9;
-    for (uint64_t i = first; i < first + n; i++)
-        __atomic_store_n(&z->livemap[i], 0, __ATOMIC_RELAXED);
+    for (size_t i = 0, n = words(pg); i < n; i++)
+        __atomic_store_n(&pg->livemap[i], 0, __ATOMIC_RELAXED);
 }

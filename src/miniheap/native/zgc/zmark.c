@@ -30,7 +30,7 @@ bool zmark_is_live(const zheap *z, uint64_t off)
     zpage *pg = zpage_of(&z->pages, off);
     if (!pg)
         return false;
-    return pg->seqnum == z->seqnum || livemap_test(z, off);
+    return pg->seqnum == z->seqnum || livemap_test_page(pg, off);
 }
 
 bool zmark_object(zheap *z, uint64_t off)
@@ -39,7 +39,7 @@ bool zmark_object(zheap *z, uint64_t off)
     /* allocated since Mark Start: live, and refers only to marked or new objects */
     if (!pg || pg->seqnum == z->seqnum)
         return false;
-    if (!livemap_set(z, off))
+    if (!livemap_set(pg, off))
         return false;
     mh_object *o = heap_addr(z->h, off);
     __atomic_add_fetch(&pg->live_bytes, obj_size(o), __ATOMIC_RELAXED);
@@ -160,7 +160,7 @@ static void rescan(zheap *z)
         for (uint64_t off = pg->start, top = zpage_top(pg); off < top;) {
             mh_object *o = heap_addr(z->h, off);
             uint64_t size = obj_size(o);
-            if (livemap_test(z, off))
+            if (livemap_test_page(pg, off))
                 trace_object(z, off);
             off += size;
         }

@@ -37,6 +37,13 @@ static inline void set_page(zpages *p, uint32_t g, zpage *page)
     __atomic_store_n(&p->page_of[g], page, __ATOMIC_RELEASE);
 }
 
+/* Under the lock: granules below this are the only ones ever used. */
+static inline void raise_end(zpages *p, uint32_t end)
+{
+    if (end > p->end)
+        p->end = end;
+}
+
 static bool granule_commit(zheap *z, uint32_t first, uint32_t n)
 {
     mh_heap *h = z->h;
@@ -55,6 +62,7 @@ static bool granule_commit(zheap *z, uint32_t first, uint32_t n)
         pthread_mutex_lock(&p->lock);
         p->committed[g] = 1;
         p->ncommitted++;
+        raise_end(p, g + 1);
         pthread_mutex_unlock(&p->lock);
         h->stats.regions_committed++;
     }
@@ -67,7 +75,10 @@ static int64_t find_run(zpages *p, uint32_t n, uint32_t align, uint8_t want, boo
                         bool prefer_committed)
 {
     int64_t fallback = -1;
-    for (uint32_t g = 0; g + n <= p->ngranules; g += align) {
+    /* every granule from p->end on is free and uncommitted: a run found there is as good as any
+     * above it, so the scan stops once it is past p->end (a 4T heap is two million granules) */
+    uint64_t limit = (uint64_t)p->end + n + align;
+    for (uint32_t g = 0; g + n <= p->ngranules && g <= limit; g += align) {
         uint32_t i = 0;
         bool all_committed = true;
         for (; i < n; i++) {
@@ -93,6 +104,12 @@ static int64_t find_run(zpages *p, uint32_t n, uint32_t align, uint8_t want, boo
     return fallback;
 }
 
+static void page_delete(zpage *page)
+{
+    free(page->livemap);
+    free(page);
+}
+
 static zpage *page_new(zheap *z, int type, uint32_t first, uint32_t n)
 {
     zpages *p = &z->pages;
@@ -106,12 +123,17 @@ static zpage *page_new(zheap *z, int type, uint32_t first, uint32_t n)
     page->size = (uint64_t)n << p->granule_shift;
     page->top = page->start;
     page->seqnum = z->seqnum;
+    if (livemap_alloc(page) != 0) {
+        free(page);
+        return NULL;
+    }
     return page;
 }
 
 /* Under the lock: the granules of a new page leave their state. */
 static void claim(zpages *p, zpage *page)
 {
+    raise_end(p, page->first + page->ngranules);
     for (uint32_t g = page->first; g < page->first + page->ngranules; g++) {
         if (p->state[g] == ZGRANULE_FREE)
             p->nfree--;
@@ -146,7 +168,7 @@ zpage *zpage_alloc_mutator(zheap *z, int type, uint64_t size)
     int64_t g = find_run(p, n, align, ZGRANULE_FREE, false, true);
     if (g < 0) {
         pthread_mutex_unlock(&p->lock);
-        free(page);
+        page_delete(page);
         return NULL;
     }
     page->first = (uint32_t)g;
@@ -177,7 +199,7 @@ zpage *zpage_alloc_gc(zheap *z, int type)
         g = find_run(p, n, n, ZGRANULE_FREE, true, false);
     if (g < 0) {
         pthread_mutex_unlock(&p->lock);
-        free(page);
+        page_delete(page);
         return NULL;
     }
     page->first = (uint32_t)g;
@@ -201,8 +223,8 @@ static void top_up_reserve(zpages *p)
         p->nfree -= p->medium_granules;
         p->nreserved_medium++;
     }
-    for (uint32_t g = p->ngranules; g-- > 0 && p->nreserved < p->reserve_small;) {
-        /* from the top down: small reservations keep out of the low granules mutators fill first */
+    for (uint32_t g = 0; g < p->end && p->nreserved < p->reserve_small; g++) {
+        /* only committed granules (all below end) can be reserved: the GC thread never commits */
         if (!p->page_of[g] && p->state[g] == ZGRANULE_FREE && p->committed[g]) {
             p->state[g] = ZGRANULE_RESERVED;
             p->nfree--;
@@ -215,7 +237,6 @@ void zpage_free(zheap *z, zpage *page, bool to_reserve)
 {
     zpages *p = &z->pages;
     space_poison(z->h, page->start, page->size);
-    livemap_clear_range(z, page->start, page->size);
     pthread_mutex_lock(&p->lock);
     uint8_t state = ZGRANULE_FREE;
     if (to_reserve && page->type != ZPAGE_LARGE)
@@ -235,21 +256,21 @@ void zpage_free(zheap *z, zpage *page, bool to_reserve)
     __atomic_sub_fetch(&p->used, page->size, __ATOMIC_RELAXED);
     __atomic_add_fetch(&p->freed, page->size, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&p->lock);
-    free(page);
+    page_delete(page);
 }
 
 void zpages_trim_reserve(zheap *z)
 {
     zpages *p = &z->pages;
     pthread_mutex_lock(&p->lock);
-    for (uint32_t g = 0; g < p->ngranules && p->nreserved > p->reserve_small; g++) {
+    for (uint32_t g = 0; g < p->end && p->nreserved > p->reserve_small; g++) {
         if (!p->page_of[g] && p->state[g] == ZGRANULE_RESERVED) {
             p->state[g] = ZGRANULE_FREE;
             p->nreserved--;
             p->nfree++;
         }
     }
-    for (uint32_t g = 0; g < p->ngranules && p->nreserved_medium > p->reserve_medium;
+    for (uint32_t g = 0; g < p->end && p->nreserved_medium > p->reserve_medium;
          g += p->medium_granules ? p->medium_granules : 1) {
         if (!p->page_of[g] && p->state[g] == ZGRANULE_RESERVED_MEDIUM) {
             for (uint32_t k = g; k < g + p->medium_granules; k++)
@@ -276,13 +297,13 @@ zpage **zpages_snapshot(zheap *z, uint32_t *n)
     zpages *p = &z->pages;
     pthread_mutex_lock(&p->lock);
     uint32_t count = 0;
-    for (uint32_t g = 0; g < p->ngranules; g++)
+    for (uint32_t g = 0; g < p->end; g++)
         if (p->page_of[g] && p->page_of[g]->first == g)
             count++;
     zpage **all = malloc((count ? count : 1) * sizeof *all);
     if (all) {
         count = 0;
-        for (uint32_t g = 0; g < p->ngranules; g++)
+        for (uint32_t g = 0; g < p->end; g++)
             if (p->page_of[g] && p->page_of[g]->first == g)
                 all[count++] = p->page_of[g];
     }
@@ -299,6 +320,7 @@ static bool commit_range(mh_heap *h, zpages *p, uint32_t first, uint32_t n)
     for (uint32_t g = first; g < first + n; g++)
         p->committed[g] = 1;
     p->ncommitted += n;
+    raise_end(p, first + n);
     return true;
 }
 
@@ -343,12 +365,12 @@ int zpages_init(zheap *z, char *err, size_t errlen)
     if (commit_bytes) {
         memset(p->committed, 1, p->ngranules);
         p->ncommitted = p->ngranules;
+        p->end = p->ngranules;
     } else {
-        /* the reserve sits at the top of the heap, out of the mutators' way:
-         * the small granules last, the medium run just below them */
-        uint32_t small_first = p->ngranules - p->reserve_small;
-        uint32_t medium_first = p->medium_granules
-            ? small_first / p->medium_granules * p->medium_granules - p->medium_granules : 0;
+        /* the reserve sits at the bottom of the heap (the medium run first, aligned), so the
+         * granules in use stay a prefix of the heap however large it is */
+        uint32_t medium_first = 0;
+        uint32_t small_first = p->reserve_medium * p->medium_granules;
         if (!commit_range(h, p, small_first, p->reserve_small) ||
             (p->reserve_medium && !commit_range(h, p, medium_first, p->medium_granules))) {
             snprintf(err, errlen, "the embedder could not commit the relocation reserve (%u "
@@ -366,14 +388,14 @@ void zpages_free(zheap *z)
 {
     zpages *p = &z->pages;
     if (p->page_of) {
-        for (uint32_t g = 0; g < p->ngranules;) {
+        for (uint32_t g = 0; g < p->end;) {
             zpage *pg = p->page_of[g];
             if (!pg) {
                 g++;
                 continue;
             }
             g = pg->first + pg->ngranules; /* past the page, before freeing it */
-            free(pg);
+            page_delete(pg);
         }
     }
     free(p->page_of);

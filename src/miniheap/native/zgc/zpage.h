@@ -41,6 +41,7 @@ typedef struct zpage {
     uint64_t live_bytes;       /* marked this cycle (atomic adds) */
     uint32_t live_objects;     /* (atomic adds) */
     bool relocating;           /* in the relocation set */
+    uint64_t *livemap;         /* marked objects' starts, one bit per 8 bytes (a large page: one word) */
 } zpage;
 
 /* Granule states besides "a page": */
@@ -62,6 +63,8 @@ typedef struct zpages {
     uint8_t *state;            /* per granule, when page_of is NULL: ZGRANULE_* */
     uint8_t *committed;        /* per granule */
     uint32_t nfree, ncommitted;
+    uint32_t end;              /* 1 + the highest granule ever in a page, reserved or committed:
+                                  walks stop here (a 4T heap holding 64M walks a few granules) */
     uint32_t nreserved;        /* granules in state ZGRANULE_RESERVED */
     uint32_t nreserved_medium; /* medium runs in state ZGRANULE_RESERVED_MEDIUM */
     uint32_t reserve_small;    /* granules to keep reserved for relocation (small targets) */

@@ -173,14 +173,16 @@ void zrelocate_start_roots(zheap *z)
             relocate_root(z, &m->roots[i]);
 }
 
-/* The next live object at or after off in [off, end), or end: a scan of the live map. */
-static uint64_t next_live(const zheap *z, uint64_t off, uint64_t end)
+/* The next live object of the page at or after off, before end, or end: a scan of its live map. */
+static uint64_t next_live(const zpage *pg, uint64_t off, uint64_t end)
 {
-    uint64_t w = off >> 3, wend = end >> 3;
+    uint64_t w = (off - pg->start) >> 3, wend = (end - pg->start) >> 3;
     while (w < wend) {
-        uint64_t word = __atomic_load_n(&z->livemap[w >> 6], __ATOMIC_RELAXED) >> (w & 63);
-        if (word)
-            return (w + (uint64_t)__builtin_ctzll(word)) << 3;
+        uint64_t word = __atomic_load_n(&pg->livemap[w >> 6], __ATOMIC_RELAXED) >> (w & 63);
+        if (word) {
+            uint64_t at = pg->start + ((w + (uint64_t)__builtin_ctzll(word)) << 3);
+            return at < end ? at : end;
+        }
         w = (w | 63) + 1;
     }
     return end;
@@ -215,7 +217,7 @@ bool zrelocate_step(zheap *z, uint64_t budget)
         uint64_t end = zpage_top(pg);
         uint64_t off = z->relocate_cursor > f->start ? z->relocate_cursor : f->start;
         bool kept = false;
-        for (off = next_live(z, off, end); off < end; off = next_live(z, off + 8, end)) {
+        for (off = next_live(pg, off, end); off < end; off = next_live(pg, off + 8, end)) {
             if (budget && done >= budget) {
                 z->relocate_cursor = off;
                 return true;
@@ -244,7 +246,7 @@ void zrelocate_end(zheap *z)
         zpage *pg = pages[i];
         if (pg->seqnum == z->seqnum)
             continue;
-        livemap_clear_range(z, pg->start, pg->size);
+        livemap_clear(pg);
         __atomic_store_n(&pg->live_bytes, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&pg->live_objects, 0, __ATOMIC_RELAXED);
         pg->relocating = false;

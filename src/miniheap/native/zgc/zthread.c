@@ -139,5 +139,6 @@ void zthread_collect_and_wait(mh_heap *h, int cause)
         pthread_cond_wait(&z->ctl_cond, &z->ctl_lock);
     pthread_mutex_unlock(&z->ctl_lock);
     heap_take_back(h, saved);
-    heap_poll(h); /* the cycle's event is waiting: deliver it before the caller returns */
+    if (heap_ok(h))
+        heap_poll(h); /* the cycle's event is waiting: deliver it before the caller returns */
 }

@@ -26,8 +26,8 @@
 typedef struct zverifier {
     mh_heap *h;
     zheap *z;
-    uint64_t *starts;    /* object starts found by parsing */
-    uint64_t *visited;
+    uint64_t **starts;   /* per page (by its first granule): object starts found by parsing */
+    uint64_t **visited;  /* per page: objects reached from the roots */
     uint64_t *stack;
     size_t top, cap;
     uint32_t problems;
@@ -45,8 +45,23 @@ static void problem(zverifier *v, const char *fmt, ...)
     }
 }
 
-static void bit_set(uint64_t *map, uint64_t off) { map[off >> 9] |= 1ull << ((off >> 3) & 63); }
-static bool bit_test(const uint64_t *map, uint64_t off) { return (map[off >> 9] >> ((off >> 3) & 63)) & 1; }
+/* One bit per 8-byte word of a page, in a map of that page's own (a large page: one word), made
+ * when the page is parsed: the scratch memory follows the pages in use, not the heap's size. */
+static size_t map_words(const zpage *pg) { return pg->type == ZPAGE_LARGE ? 1 : (size_t)(pg->size >> 9); }
+
+static bool bit_op(uint64_t **maps, const zpage *pg, uint64_t off, bool set)
+{
+    uint64_t *map = maps[pg->first];
+    if (!map)
+        return false;
+    uint64_t w = (off - pg->start) >> 3;
+    if ((w >> 6) >= map_words(pg))
+        return false;
+    bool was = (map[w >> 6] >> (w & 63)) & 1;
+    if (set)
+        map[w >> 6] |= 1ull << (w & 63);
+    return was;
+}
 
 static const char *type_name(int t) { return t == ZPAGE_SMALL ? "small" : t == ZPAGE_MEDIUM ? "medium" : "large"; }
 
@@ -54,9 +69,12 @@ static void check_pages(zverifier *v)
 {
     zheap *z = v->z;
     zpages *p = &z->pages;
-    uint32_t nfree = 0, nreserved = 0, nmedium_granules = 0;
+    uint32_t nfree = p->ngranules - p->end, nreserved = 0, nmedium_granules = 0;
     uint64_t used = 0;
-    for (uint32_t g = 0; g < p->ngranules; g++) {
+    for (uint32_t g = p->end; g < p->ngranules && g < p->end + 1; g++)
+        if (p->page_of[g] || p->state[g] != ZGRANULE_FREE || p->committed[g])
+            problem(v, "granule %u, above the granules in use, is not free and uncommitted", g);
+    for (uint32_t g = 0; g < p->end; g++) {
         zpage *pg = p->page_of[g];
         if (!pg) {
             if (p->state[g] == ZGRANULE_FREE)
@@ -98,6 +116,13 @@ static void parse_page(zverifier *v, zpage *pg)
     zpages *p = &v->z->pages;
     uint64_t end = zpage_top(pg);
     uint32_t objects = 0;
+    v->starts[pg->first] = calloc(map_words(pg), sizeof(uint64_t));
+    v->visited[pg->first] = calloc(map_words(pg), sizeof(uint64_t));
+    if (!v->starts[pg->first] || !v->visited[pg->first]) {
+        problem(v, "out of memory for verify's maps of the page at %llu; the check is incomplete",
+                (unsigned long long)pg->start);
+        return;
+    }
     for (uint64_t off = pg->start; off < end;) {
         mh_object *o = heap_addr(h, off);
         uint64_t size = obj_size(o);
@@ -114,7 +139,7 @@ static void parse_page(zverifier *v, zpage *pg)
             return;
         }
         if (!obj_is_filler(o)) {
-            bit_set(v->starts, off);
+            bit_op(v->starts, pg, off, true);
             objects++;
         }
         off += size;
@@ -182,14 +207,14 @@ static void visit(zverifier *v, mh_ref r, const char *what, uint64_t where)
     uint64_t off = resolve(v, r, what, where);
     if (off == UINT64_MAX)
         return;
-    if (!zpage_of(&v->z->pages, off) || !bit_test(v->starts, off)) {
+    zpage *pg = zpage_of(&v->z->pages, off);
+    if (!pg || !bit_op(v->starts, pg, off, false)) {
         problem(v, "%s %llu refers to offset %llu, which is not the start of an object on a page "
                 "in use", what, (unsigned long long)where, (unsigned long long)off);
         return;
     }
-    if (bit_test(v->visited, off))
+    if (bit_op(v->visited, pg, off, true))
         return;
-    bit_set(v->visited, off);
     if (v->top == v->cap) {
         size_t cap = v->cap ? 2 * v->cap : 1024;
         uint64_t *bigger = realloc(v->stack, cap * sizeof *bigger);
@@ -235,14 +260,14 @@ static void trace(zverifier *v)
 static int verify_now(mh_heap *h)
 {
     zverifier v = {.h = h, .z = h->z};
-    size_t words = h->heap_size / 512 + 1;
-    v.starts = calloc(words, sizeof(uint64_t));
-    v.visited = calloc(words, sizeof(uint64_t));
+    uint32_t end = h->z->pages.end;
+    v.starts = calloc(end + 1, sizeof *v.starts);
+    v.visited = calloc(end + 1, sizeof *v.visited);
     if (!v.starts || !v.visited) {
         free(v.starts);
         free(v.visited);
-        heap_error(h, MH_E_NO_MEMORY, "verify needs %llu bytes of scratch memory and could not "
-                   "get them; nothing was checked", (unsigned long long)(h->heap_size / 32));
+        heap_error(h, MH_E_NO_MEMORY, "verify needs scratch memory for %u granules and could not "
+                   "get it; nothing was checked", end);
         return 1;
     }
     check_pages(&v);
@@ -253,6 +278,10 @@ static int verify_now(mh_heap *h)
     free(pages);
     if (v.problems == 0)
         trace(&v);
+    for (uint32_t g = 0; g < end; g++) {
+        free(v.starts[g]);
+        free(v.visited[g]);
+    }
     free(v.starts);
     free(v.visited);
     free(v.stack);
@@ -271,6 +300,10 @@ int zverify(mh_heap *h)
     heap_hold saved = heap_let_go(h);
     pthread_mutex_lock(&z->cycle_lock);
     heap_take_back(h, saved);
+    if (!heap_still_open(h)) {
+        pthread_mutex_unlock(&z->cycle_lock); /* (the record outlives the close) */
+        return MH_ERROR;
+    }
     int rc = verify_now(h);
     pthread_mutex_unlock(&z->cycle_lock);
     return rc;
