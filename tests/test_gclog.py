@@ -45,8 +45,8 @@ def young_event(**overrides):
         old_before=0, old_after=2400 * KIB,
         eden_capacity=12 * MIB, survivor_capacity=2 * MIB, old_capacity=48 * MIB,
         objects_copied=1234, bytes_copied=3900 * KIB, bytes_promoted=2400 * KIB, bytes_marked=0,
-        regions_evacuated=0, regions_freed=6, cards_scanned=17, tenuring_threshold=7,
-        bytes_by_age=ages, survivor_overflow_bytes=0,
+        regions_evacuated=0, regions_freed=6, cards_scanned=17, tenuring_threshold=7, tenuring_threshold_new=2,
+        bytes_by_age=ages, survivor_overflow_bytes=0, survivor_desired=1 * MIB,
         ns_total=1_234_000, ns_roots=10_000, ns_cards=20_000, ns_mark=0, ns_evacuate=1_100_000, ns_remap=0,
     )
     event.update(overrides)
@@ -100,6 +100,8 @@ def test_promotion_failure_is_printed_as_the_jdk_does():
     assert "GC(0) Promotion failed" in messages
     assert any("[info ][gc,promotion" in line or "[info][gc,promotion" in line for line in lines)
     assert not any("DefNew:" in m for m in messages), "JDK 17 prints no heap lines for a failed young pause"
+    # nor age lines: the JDK adjusts the tenuring threshold only after a young collection that succeeded
+    assert not any("gc,age" in line for line in log_lines("gc*=trace", failed))
     assert messages[-1].startswith("GC(0) Pause Young (Allocation Failure) ")
     assert log_lines("gc", failed) == ["[0.052s][info][gc] GC(0) Pause Young (Allocation Failure) 12M->3M(64M) 1.234ms"]
     # an ordinary young pause says nothing of promotion
@@ -165,11 +167,11 @@ def test_gc_star_young_lines():
     assert "GC(0) Tenured: 0K(49152K)->2400K(49152K)" in info
     assert "debug" not in info and "age" not in info and "Roots" not in info  # -Xlog:gc* is info only
     debug = "\n".join(log_lines("gc*=debug", young_event()))
-    assert re.search(r"\[debug\]\[gc,age\s*\] GC\(0\) Desired survivor size 2097152 bytes, new threshold 7 \(max threshold 15\)", debug)
+    assert re.search(r"\[debug\]\[gc,age\s*\] GC\(0\) Desired survivor size 1048576 bytes, new threshold 2 \(max threshold 15\)", debug)
     assert "GC(0) Scan Cards 0.020ms" in debug and "GC(0) Evacuate 1.100ms" in debug and "GC(0) Roots 0.010ms" in debug
     assert "Age table" not in debug
     trace = "\n".join(log_lines("gc*=trace", young_event()))
-    assert re.search(r"\[trace\]\[gc,age\s*\] GC\(0\) Age table with threshold 7 \(max threshold 15\)", trace)
+    assert re.search(r"\[trace\]\[gc,age\s*\] GC\(0\) Age table with threshold 2 \(max threshold 15\)", trace)
     assert "GC(0) - age   1:    1000000 bytes,    1000000 total" in trace
     assert "GC(0) - age   2:     500000 bytes,    1500000 total" in trace
     assert trace.splitlines()[-1].endswith("GC(0) Pause Young (Allocation Failure) 12M->3M(64M) 1.234ms")
@@ -340,3 +342,25 @@ def test_cffi_struct_event():
         else:
             setattr(event, name, value)
     assert log_lines("gc*=trace", event[0]) == log_lines("gc*=trace", young_event())
+
+
+def test_age_lines_give_half_a_survivor_space_and_the_new_threshold(make_heap, tmp_path):
+    """JDK 17 (serialgc-jdk17-star-trace.log.gz, GC(0): "Desired survivor size 1114112 bytes, new
+    threshold 1"): the desired size is TargetSurvivorRatio, 50%, of a survivor space, and the new
+    threshold the one computed from this collection's age table, at which the next one promotes."""
+    log = tmp_path / "gc.log"
+    heap = make_heap(gc_log=f"gc*=trace:file={log}")
+    heap.collect()
+    capacity = heap.events[-1].survivor_capacity
+    nbytes = 1000
+    keep = [heap.alloc(refs=1, data=nbytes) for _ in range(capacity * 3 // 4 // (8 + 8 + nbytes))]
+    heap.collect()  # the survivors, all of age 1, fill 3/4 of a survivor space: more than half
+    grown = heap.events[-1]
+    assert (grown.tenuring_threshold, grown.tenuring_threshold_new) == (3, 1)
+    heap.collect()  # so this one promotes them
+    assert [r.space for r in keep[:3]] == ["old"] * 3
+    heap.close()
+    text = log.read_text()
+    most = heap.config.tenuring_threshold
+    assert f"GC({grown.id}) Desired survivor size {capacity // 2} bytes, new threshold 1 (max threshold {most})" in text
+    assert f"GC({grown.id}) Age table with threshold 1 (max threshold {most})" in text

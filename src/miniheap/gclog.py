@@ -179,13 +179,15 @@ class SerialFormat:
             return
         yield from self._phase_lines(gid, full, phases)
         if not full:
-            yield from self._age_lines(e, end)
             if int(field_of(event, "promotion_failed_objects", 0) or 0):
                 # JDK 17 (serialgc-jdk17-promotion-failed.log, GC(74)): "Promotion failed" at info and no
                 # heap lines for the young pause; the full collection that follows is a pause of its own.
+                # No age lines either: the JDK adjusts the threshold only after a young collection that
+                # did not fail (DefNewGeneration::collect).
                 yield Line(_INFO, ("gc", "promotion"), f"{gid} Promotion failed", end)
                 yield self._pause_line(e, pause, end)
                 return
+            yield from self._age_lines(e, end)
         young_cap = int(e.eden_capacity) + int(e.survivor_capacity)
         young = _change(int(e.eden_before) + int(e.survivor_before), int(e.eden_after) + int(e.survivor_after), young_cap)
         eden = _change(e.eden_before, e.eden_after, e.eden_capacity)
@@ -221,11 +223,12 @@ class SerialFormat:
                                     f"{_ms(e.ns_total)}", end)
 
     def _age_lines(self, e: _Event, at: float) -> Iterator[Line]:
-        # miniheap fills the to-space up to its whole capacity (the JDK aims at TargetSurvivorRatio,
-        # 50%) and never adapts the threshold (the JDK recomputes it from the age table each time):
-        # the desired size is the survivor capacity and the new threshold the configured one.
-        gid, tt, most = f"GC({e.id})", e.tenuring_threshold, self.max_tenuring_threshold
-        yield Line(_DEBUG, ("gc", "age"), f"{gid} Desired survivor size {int(e.survivor_capacity)} bytes, "
+        # As the JDK's AgeTable: the survivors should fill at most the desired size (TargetSurvivorRatio,
+        # half a survivor space), and the new threshold, computed from this collection's ages, is the
+        # age at which the next one promotes; the table is printed with that threshold.
+        gid, most = f"GC({e.id})", self.max_tenuring_threshold
+        tt, desired = int(e.tenuring_threshold_new), int(e.survivor_desired)
+        yield Line(_DEBUG, ("gc", "age"), f"{gid} Desired survivor size {desired} bytes, "
                                           f"new threshold {tt} (max threshold {most})", at)
         yield Line(_TRACE, ("gc", "age"), f"{gid} Age table with threshold {tt} (max threshold {most})", at)
         total = 0

@@ -101,7 +101,8 @@ def collection_args(event) -> dict:
     names = ("used_before", "used_after", "capacity", "eden_before", "eden_after", "survivor_before",
              "survivor_after", "old_before", "old_after", "objects_copied", "bytes_copied",
              "bytes_promoted", "bytes_marked", "regions_evacuated", "regions_freed", "cards_scanned",
-             "tenuring_threshold", "survivor_overflow_bytes", "promotion_available", "promotion_average",
+             "tenuring_threshold", "tenuring_threshold_new", "survivor_desired", "survivor_overflow_bytes",
+             "promotion_available", "promotion_average",
              "young_skipped", "promotion_failed_objects", "promotion_failed_bytes")
     args = {name: int(field_of(event, name, 0) or 0) for name in names}
     args["kind"] = "full" if int(field_of(event, "kind")) == GC_FULL else "young"

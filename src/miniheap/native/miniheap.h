@@ -191,9 +191,14 @@ typedef struct mh_gc_event {
     uint32_t regions_evacuated;   /* full GC: old regions in the evacuation set */
     uint32_t regions_freed;       /* regions returned to the free list (and uncommitted) */
     uint32_t cards_scanned;       /* young GC: dirty cards scanned for old-to-young refs */
-    uint32_t tenuring_threshold;  /* the threshold used (may drop on survivor overflow) */
+    uint32_t tenuring_threshold;  /* the age at which this collection promoted */
+    uint32_t tenuring_threshold_new; /* young GC: the threshold the next one uses, computed from
+                                        this one's ages (HotSpot's "new threshold"); unchanged
+                                        after a failed promotion */
     uint64_t bytes_by_age[16];    /* young GC: surviving bytes per age after the collection */
     uint64_t survivor_overflow_bytes; /* young GC: promoted early because to-space was full */
+    uint64_t survivor_desired;    /* young GC: the survivor bytes the new threshold aims at,
+                                     TargetSurvivorRatio (50%) of a survivor space */
     /* Promotion policy (HotSpot Serial): a young collection starts only if old can take the
      * padded average of promoted bytes or all of young; otherwise it is skipped (young_skipped,
      * nothing copied) and a full collection follows. If old runs out anyway, the objects that

@@ -227,6 +227,7 @@ void gc_end(mh_heap *h, uint64_t t0)
     ev->old_after = h->old_used;
     ev->used_after = young_used(h) + h->old_used;
     ev->good_color = h->views.good;
+    ev->tenuring_threshold_new = h->tenuring_threshold;
     mh_stats *s = &h->stats;
     if (ev->kind == MH_GC_FULL)
         s->full_collections++;

@@ -61,7 +61,7 @@ bool promotion_attempt_is_safe(const mh_heap *h, mh_gc_event *ev)
     return available >= average || available >= young;
 }
 
-void tenuring_adjust(mh_heap *h, const uint64_t by_age[16])
+uint64_t tenuring_adjust(mh_heap *h, const uint64_t by_age[16])
 {
     uint64_t desired = h->survivor_size * TARGET_SURVIVOR_RATIO / 100;
     uint64_t total = 0;
@@ -74,4 +74,5 @@ void tenuring_adjust(mh_heap *h, const uint64_t by_age[16])
     }
     unsigned most = h->config.tenuring_threshold;
     h->tenuring_threshold = age < most ? age : most;
+    return desired;
 }

@@ -30,7 +30,8 @@ void promotion_sample(mh_heap *h, uint64_t promoted);
  * younger exceed it, and at most the configured maximum
  * (-XX:MaxTenuringThreshold). Long-lived data then leaves the survivor space
  * after one or two copies instead of being copied back and forth up to 15
- * times. by_age: survivor bytes per age after the collection. */
-void tenuring_adjust(mh_heap *h, const uint64_t by_age[16]);
+ * times. by_age: survivor bytes per age after the collection. Returns the
+ * desired survivor bytes (what the JDK logs as "Desired survivor size"). */
+uint64_t tenuring_adjust(mh_heap *h, const uint64_t by_age[16]);
 
 #endif

@@ -461,7 +461,7 @@ static bool young_phases(mh_heap *h)
             h->young_max_size = max_before;
         return true;
     }
-    tenuring_adjust(h, c.by_age);
+    ev->survivor_desired = tenuring_adjust(h, c.by_age);
     h->from = !h->from;
     h->from_top = c.to_top - c.to_lo;
     h->to_top = 0;
