@@ -481,8 +481,11 @@ int collect_young(mh_heap *h, int cause)
         return collect_full(h, cause);
     uint64_t t0 = gc_begin(h, MH_GC_YOUNG, cause);
     if (!promotion_attempt_is_safe(h, &h->ev)) {
-        /* JDK 17 logs an empty "Pause Young", then the "Pause Full" */
+        /* JDK 17 logs an empty "Pause Young", then the "Pause Full"; and it samples what old
+         * grew by, 0, as after any young collection (TenuredGeneration::update_gc_stats), so
+         * the padded average drops and a later young collection is tried again */
         h->ev.young_skipped = 1;
+        promotion_sample(h, 0);
         gc_end(h, t0);
         h->young_unsafe = true;
         return collect_full(h, cause);
