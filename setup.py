@@ -11,4 +11,5 @@ _build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_build)
 
 setup(cffi_modules=["src/miniheap/_build.py:sysbuilder", "src/miniheap/_build.py:ffibuilder"],
-      ext_modules=[_build.ref_extension()])
+      ext_modules=[_build.ref_extension()],
+      options={"build": {"build_base": _build.build_base()}})  # one folder per flavour (sanitized, debug, plain)

@@ -149,6 +149,19 @@ def _compile_args():
     return args
 
 
+def build_base():
+    """Where setuptools builds (setup.py's ``build_base``): a folder per flavour of the build. setuptools
+    reuses an object file that is newer than its source, whatever flags made it; in one folder, tools/sanitize
+    run after ``pip install .`` in the same checkout (as CI does) installed the plain objects, and the
+    sanitizer stage checked nothing, while a ``pip install .`` after tools/sanitize installed a core
+    that aborts without ASan preloaded."""
+    if os.environ.get("MINIHEAP_SANITIZE") == "1":
+        return os.path.join("build", "sanitize")
+    if os.environ.get("MINIHEAP_DEBUG") == "1":
+        return os.path.join("build", "debug")
+    return "build"
+
+
 def _link_args():
     if os.environ.get("MINIHEAP_SANITIZE") == "1":
         return ["-fsanitize=address,undefined"]
