@@ -84,7 +84,6 @@ def run(opts):
                                       f"({HEAP['heap_size']}, young {HEAP['young_size']})")
     try:
         ffi, lib = native()
-        open_heap  # the façade is checked by the first run
     except Unavailable as e:
         mine.unavailable = str(e)
 

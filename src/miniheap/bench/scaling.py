@@ -14,7 +14,7 @@ miniheap's heap is shaped as SerialGC shapes its own by default: young is a thir
 regions. Run by run the two alternate, so machine noise falls on both.
 """
 from . import jvm
-from .common import BenchFailed, Clock, MIB, Metric, Result, Target, Unavailable, native, ratio
+from .common import Clock, MIB, Metric, Result, Target, Unavailable, native, ratio
 from .gcbench_native import run_native
 
 NAME = "scaling"
@@ -99,8 +99,6 @@ def run(opts):
             if i + 1 < runs and clock.spent():
                 result.notes.append(f"stopped after {i + 1} of {runs} runs: time budget spent")
                 break
-    except BenchFailed:
-        raise
     finally:
         if java is not None:
             java.close()
