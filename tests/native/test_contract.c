@@ -19,6 +19,7 @@
 
 #include "internal.h" /* for the stop hook, which a collector sets */
 #include "collector.h"
+#include "safepoint.h" /* heap_event_post: an event waiting, as zgc's GC thread leaves one */
 #include "miniheap-inline.h"
 
 static int failures, checks;
@@ -261,6 +262,54 @@ static void test_holder_closes(void)
     drop_heap(&e);
 }
 
+/* Threads that asked for the lock before the heap closed get it afterwards: a second closer must
+ * not free everything again, and mh_drain_events must not deliver from the freed event ring. */
+static void *close_it(void *arg)
+{
+    mh_heap_close(arg);
+    return NULL;
+}
+
+static void *drain_it(void *arg)
+{
+    mh_drain_events(arg);
+    return NULL;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec t = {0, ms * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+static void test_waiters_find_the_heap_closed(void)
+{
+    env e;
+    mh_heap *h = make_heap(&e, 4 * MiB);
+    mh_lock(h);
+    pthread_t closers[2], drainer;
+    for (int i = 0; i < 2; i++)
+        pthread_create(&closers[i], NULL, close_it, h);
+    pause_ms(50); /* both wait for the lock */
+    mh_unlock(h);
+    for (int i = 0; i < 2; i++)
+        pthread_join(closers[i], NULL);
+    CHECK(mh_last_error(h) == MH_E_CLOSED, "two closers: %s", mh_last_error_message(h));
+    drop_heap(&e);
+
+    h = make_heap(&e, 4 * MiB);
+    mh_lock(h);
+    mh_gc_event ev = {.kind = MH_GC_ZGC, .collector = MH_COLLECTOR_ZGC};
+    heap_event_post(h, &ev); /* undelivered when the heap closes */
+    pthread_create(&drainer, NULL, drain_it, h);
+    pause_ms(50); /* the drainer waits for the lock */
+    CHECK(mh_heap_close(h) == 0, "close by the holder");
+    mh_unlock(h);
+    pthread_join(drainer, NULL);
+    CHECK(e.listener_calls == 0, "an event of a closed heap was delivered");
+    drop_heap(&e);
+}
+
 static int stop_calls, stop_saw_tables;
 
 static void stop_hook(mh_heap *h)
@@ -381,6 +430,7 @@ int main(void)
     test_interrupt();
     test_close_while_threads_call();
     test_holder_closes();
+    test_waiters_find_the_heap_closed();
     test_stop_hook();
     test_mutator_record_and_close();
     test_sentinels();

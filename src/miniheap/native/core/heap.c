@@ -374,7 +374,8 @@ uint64_t mh_old_used_unlocked(mh_heap *h) { return heap_ok(h) ? h->old_used : 0;
 MH_API void mh_drain_events(mh_heap *h)
 {
     mh_heap *locked = heap_lock(h);
-    if (locked && !locked->busy)
+    /* (closed while this thread waited for the lock: the ring is gone) */
+    if (locked && heap_ok(locked) && !locked->busy)
         heap_events_deliver(locked);
     heap_unlock(locked);
 }

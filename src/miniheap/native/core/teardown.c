@@ -59,8 +59,9 @@ MH_API int mh_heap_close(mh_heap *h)
         h->collector->stop(h);
     mh_heap *locked = heap_lock(h); /* waits for a call in progress on another thread */
     if (!locked)
-        return 0; /* another thread closed it while this one waited */
-    heap_close_now(h);
+        return 0; /* closed by another thread before this one asked for the lock */
+    if (heap_ok(h)) /* or while this one waited for it: closing twice would free twice */
+        heap_close_now(h);
     heap_unlock(h);
     return 0;
 }
