@@ -152,3 +152,27 @@ def test_exhaustion_is_still_reported_as_such(make_heap):
     heap.collect(full=True)
     heap.verify()
 
+
+
+def test_keyboard_interrupt_in_a_zgc_commit_fails_that_allocation_and_nothing_after(make_heap):
+    # zgc commits its pages inside the allocation: the interrupt must end with that call (it used to
+    # stay pending and fail the next collection with "interrupted")
+    heap = make_heap(mapping="colored", collector="zgc", heap_size="64M")
+    commits = []
+
+    def ctrl_c():
+        commits.append(1)
+        if len(commits) == 2:
+            raise KeyboardInterrupt
+
+    hook_commit(heap, ctrl_c)
+    keep = []
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(50_000):
+            keep.append(heap.alloc(refs=1, data=1000))
+    assert heap.stats.commit_failures >= 1, "the interrupted commit was taken for a success"
+    live = heap.stats.handles_live
+    assert live == len(keep), "the interrupted allocation kept a handle"
+    heap.collect()
+    keep.append(heap.alloc(refs=1, data=1000))
+    heap.verify()

@@ -127,3 +127,44 @@ def test_a_forked_child_does_not_write_the_parents_gc_lines_again(tmp_path, to_f
     text = log.read_text() if to_file else done.stdout
     assert text.count("] Using ") == 1, text
     assert text.count("Pause Young") == 2, text  # the start line and the end line, once each
+
+
+def test_a_close_inside_a_zgc_commit_closes_the_heap_before_its_memory_is_unmapped():
+    # What a signal handler may do at any point: close the heap while zgc commits a page inside an
+    # allocation, with the GC thread running. The close waits for the end of the allocation (which
+    # fails); it must stop the GC thread before the views are unmapped under it (it used to be left
+    # pending: SIGSEGV in the GC thread).
+    done = run_script('''
+        import time
+        from miniheap import _native
+        lib = _native.lib
+        for round_ in range(8):
+            heap = Heap(small_config(mapping="colored", collector="zgc", gc_interval=0.002))
+            record = heap._record
+            backend = heap._core.backend
+            real = backend.commit
+            commits = []
+
+            def commit(offset, length, heap=heap, real=real, commits=commits):
+                commits.append(1)
+                if len(commits) == 5 + round_:
+                    heap.close()
+                return real(offset, length)
+
+            backend.commit = commit
+            keep = []
+            try:
+                for i in range(100_000):
+                    keep.append(heap.alloc(refs=1, data=1000))
+                    if len(keep) > 300:
+                        del keep[:150]
+                raise AssertionError("the heap was never closed")
+            except HeapClosedError:
+                pass
+            assert lib.mh_last_error(record) == lib.MH_E_CLOSED, "the C heap is still open"
+            time.sleep(0.02)  # a GC thread still running would fault on the unmapped views now
+            keep.clear()
+            del heap
+        print("closed inside a commit: 8")
+    ''')
+    assert "closed inside a commit: 8" in done.stdout

@@ -21,11 +21,28 @@
 
 /* Allocation is the collector's, fast path included (serial: eden's bump
  * pointer; zgc: the current small page's). */
+static mh_handle __attribute__((noinline, cold)) alloc_end(mh_heap *h, mh_handle x)
+{
+    if (heap_call_end(h))
+        return x;
+    if (heap_ok(h) && x >= 0) { /* interrupted: the object is garbage */
+        handle_release_now(h, x);
+        h->stats.handles_live--;
+    }
+    return MH_ERROR;
+}
+
 static inline mh_handle mh_alloc_unlocked(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 {
     if (!heap_enter(h))
         return MH_ERROR;
-    return h->collector->alloc(h, nrefs, nbytes);
+    mh_handle x = h->collector->alloc(h, nrefs, nbytes);
+    /* A callback ran during the allocation (a commit: zgc commits pages here) and asked for a
+     * close or an interrupt (teardown.c): it happens now, before the embedder, seeing the call
+     * fail, unmaps the heap under a collector still running; the allocation fails. */
+    if (MH_UNLIKELY(h->deferred))
+        return alloc_end(h, x);
+    return x;
 }
 
 int mh_verify_unlocked(mh_heap *h)

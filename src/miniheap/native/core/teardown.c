@@ -31,8 +31,11 @@ static void heap_close_now(mh_heap *h)
 {
     /* a close deferred from a callback has not stopped the collector yet (its stop hook may let go
      * of the heap while it waits for a GC thread: nothing of the heap is touched meanwhile) */
-    if (!__atomic_exchange_n(&h->stopped, true, __ATOMIC_ACQ_REL))
+    if (!__atomic_exchange_n(&h->stopped, true, __ATOMIC_ACQ_REL)) {
         h->collector->stop(h);
+        if (!heap_ok(h))
+            return; /* another thread closed it meanwhile: everything is freed already */
+    }
     __atomic_store_n(&h->magic, MH_HEAP_CLOSED, __ATOMIC_RELEASE);
     /* the embedder will unmap these addresses, and whatever is mapped there next is alive;
      * nothing above the regions ever committed was poisoned */
