@@ -168,3 +168,37 @@ def test_a_close_inside_a_zgc_commit_closes_the_heap_before_its_memory_is_unmapp
         print("closed inside a commit: 8")
     ''')
     assert "closed inside a commit: 8" in done.stdout
+
+
+@pytest.mark.parametrize("collector", ["serial", "zgc"])
+def test_a_listener_that_uses_the_heap_after_another_closed_it_does_not_unmap_it_under_the_call(collector):
+    # The first listener closes the heap (deferred: a collection, or zgc's GC thread, is still using
+    # it); the second reads it and gets HeapClosedError. That error used to unmap the views at once,
+    # under the call still running (SIGSEGV).
+    mapping = "colored" if collector == "zgc" else "none"
+    done = run_script('''
+        heap = Heap(small_config(mapping=%r, collector=%r))
+        seen = []
+
+        def closer(event):
+            heap.close()
+
+        def reader(event):
+            try:
+                heap.region_map()
+            except HeapClosedError:
+                seen.append("closed")
+
+        heap.gc_listeners.extend([closer, reader])
+        keep = []
+        try:
+            for i in range(200_000):
+                keep.append(heap.alloc(refs=1, data=1000))
+                if len(keep) > 100:
+                    del keep[:50]
+        except HeapClosedError:
+            pass
+        assert seen, "no collection ran"
+        print("closed by a listener")
+    ''' % (mapping, collector))
+    assert "closed by a listener" in done.stdout

@@ -480,6 +480,14 @@ class Heap:
         self._finish_close()
 
     def _finish_close(self):
+        record = self._record
+        if self._close_deferred and record != ffi.NULL and not self._forked:
+            # Closed inside a callback: the C heap closes when the call that ran the callback ends,
+            # and until then that call (and zgc's GC thread) still use the memory. Whatever uses the
+            # heap later in the same callback (another listener, the signal handler's next line)
+            # lands here: unmap only once the C heap is closed (now, if that call has ended).
+            if lib.mh_heap_close(record) == lib.MH_CLOSE_DEFERRED:
+                return
         self._close_deferred = False
         with Cleanup() as cleanup:  # every step, then the first failure
             if not self._forked:
