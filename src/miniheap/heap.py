@@ -889,18 +889,29 @@ def _backend_call(ctx, method, offset, length):
         return -1
 
 
+def _escaped(kind, exc, tb):
+    """cffi's onerror for the callbacks below: an exception that escaped one. Each catches what it
+    raises, but a signal that arrived while C ran has its Python handler run at the callback's very
+    first instruction, before its ``try``: a Ctrl-C there was printed as "Exception ignored" and lost.
+    It is kept as any other (raised once the call has returned, which fails); returning None leaves
+    the callback's error value (a commit that raised has failed)."""
+    ctx = tb.tb_frame.f_locals.get("ctx") if tb is not None else None
+    if ctx is not None:
+        ffi.from_handle(ctx).keep(exc)
+
+
 # error=-1: should anything escape _backend_call, C sees a failed commit, never a success
-@ffi.def_extern(error=-1)
+@ffi.def_extern(error=-1, onerror=_escaped)
 def mh_py_commit(ctx, offset, length):
     return _backend_call(ctx, "commit", offset, length)
 
 
-@ffi.def_extern(error=-1)
+@ffi.def_extern(error=-1, onerror=_escaped)
 def mh_py_uncommit(ctx, offset, length):
     return _backend_call(ctx, "uncommit", offset, length)
 
 
-@ffi.def_extern()
+@ffi.def_extern(onerror=_escaped)
 def mh_py_on_gc(ctx, event):
     core = ffi.from_handle(ctx)
     try:
