@@ -83,8 +83,14 @@ void heap_attend(mh_heap *h)
     if ((a & MH_ATTN_EVENTS) && !h->busy) {
         heap_events_deliver(h);
         /* what an on_gc listener asked for (a release, a close: teardown.c) happens now; the
-         * caller finds the heap closed (heap_ok) if it was */
+         * caller finds the heap closed (heap_ok) if it was. An interrupt waits for the end of a
+         * call that can fail with it (mh_collect, an allocation): consumed here, at a poll whose
+         * caller returns success, it was lost (a Ctrl-C during zgc's System.gc() never raised). */
+        uint8_t interrupt = h->deferred & DEFER_INTERRUPT;
+        h->deferred &= (uint8_t)~DEFER_INTERRUPT;
         if (h->deferred && heap_ok(h))
             heap_call_end(h);
+        if (interrupt && heap_ok(h))
+            h->deferred |= interrupt;
     }
 }
