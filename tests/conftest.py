@@ -1,4 +1,5 @@
 """Shared test fixtures: which backends work here, and a snapshot of the resources a heap may leak."""
+import ctypes
 import os
 
 import pytest
@@ -8,6 +9,13 @@ from miniheap.backends import BACKENDS
 from miniheap.syscalls import Syscalls
 
 _probe_cache = {}
+
+# glibc gives a thread that mallocs while another thread's arena is busy an arena of its own: two new
+# anonymous mappings (64 MiB reserved) that stay for the life of the process. zgc's GC thread is such
+# a thread, so whether a test that counts /proc/self/maps sees one depended on which threads ran
+# before it. One arena for the whole test process makes the count depend on the heap alone.
+M_ARENA_MAX = -8
+ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
 
 
 def probe(name):
