@@ -143,6 +143,7 @@ static void select_set(zheap *z)
     uint64_t t2 = clock_ns();
     phase_add(z, "Concurrent Reset Relocation Set", t1, t2 - t1, 0);
     zselect_relocation_set(z);
+    zrelocate_prepare_targets(z);
     z->last_live = z->cycle.live_bytes;
     sample_used(z);
     phase_add(z, "Concurrent Select Relocation Set", t2, clock_ns() - t2, 0);

@@ -215,6 +215,7 @@ mh_ref zmark_barrier(zheap *z, mh_ref stale);
 
 void zreset_relocation_set(zheap *z);
 void zselect_relocation_set(zheap *z);
+void zrelocate_prepare_targets(zheap *z);
 void zrelocate_start_roots(zheap *z);
 /* Relocate up to budget objects (0: all). Returns whether any remain. */
 bool zrelocate_step(zheap *z, uint64_t budget);

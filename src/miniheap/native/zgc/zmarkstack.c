@@ -5,20 +5,26 @@
 #include <string.h>
 #include "zmarkstack.h"
 
+bool zstack_reserve(zmarkstack *s, size_t n)
+{
+    if (s->cap >= n)
+        return true;
+    uint64_t *bigger = realloc(s->items, n * sizeof *bigger);
+    if (!bigger)
+        return false;
+    s->items = bigger;
+    s->cap = n;
+    return true;
+}
+
 bool zstack_push(zmarkstack *s, uint64_t off)
 {
 #ifdef MH_TEST_MARK_STACK_CAP /* tests: a tiny stack, to exercise the overflow rescan */
     if (s->top >= MH_TEST_MARK_STACK_CAP)
         return false;
 #endif
-    if (s->top == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 1024;
-        uint64_t *bigger = realloc(s->items, cap * sizeof *bigger);
-        if (!bigger)
-            return false;
-        s->items = bigger;
-        s->cap = cap;
-    }
+    if (s->top == s->cap && !zstack_reserve(s, s->cap ? 2 * s->cap : ZMARK_STACK_MIN))
+        return false;
     s->items[s->top++] = off;
     return true;
 }
@@ -32,8 +38,13 @@ void zstack_free(zmarkstack *s)
 
 void zstack_shrink(zmarkstack *s)
 {
-    if (s->top == 0 && s->cap > 1024)
-        zstack_free(s);
+    if (s->top != 0 || s->cap <= ZMARK_STACK_MIN)
+        return;
+    uint64_t *smaller = realloc(s->items, ZMARK_STACK_MIN * sizeof *smaller);
+    if (smaller) { /* else the bigger one stays: still a stack */
+        s->items = smaller;
+        s->cap = ZMARK_STACK_MIN;
+    }
 }
 
 void zpublished_init(zpublished *p)

@@ -40,6 +40,10 @@ typedef struct zpublished {
 /* Mutators hand their stack over once it holds this many entries. */
 #define ZMARK_PUBLISH_AT 256
 
+/* The GC thread's stack never has less room than this, so that Pause Mark
+ * Start pushes the roots' objects without a malloc (see zstack_reserve). */
+#define ZMARK_STACK_MIN 1024
+
 /* false if the stack cannot grow (the entry is lost: the caller flags overflow) */
 bool zstack_push(zmarkstack *s, uint64_t off);
 
@@ -52,7 +56,9 @@ static inline bool zstack_pop(zmarkstack *s, uint64_t *off)
 }
 
 void zstack_free(zmarkstack *s);
-/* Give the stack's memory back, keeping a small one. */
+/* Room for n entries without growing; false if out of memory. */
+bool zstack_reserve(zmarkstack *s, size_t n);
+/* Give an empty stack's memory back, keeping room for ZMARK_STACK_MIN entries. */
 void zstack_shrink(zmarkstack *s);
 
 void zpublished_init(zpublished *p);

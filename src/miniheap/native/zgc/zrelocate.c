@@ -161,6 +161,18 @@ static void relocate_root(zheap *z, mh_ref *root)
         *root = zgood(z->h, zrelocate_or_remap(z, ZWORKER_GC, zoff(z->h, *root)));
 }
 
+/* Before Pause Relocate Start, on the GC thread: a target page of each type
+ * the relocation set has, so that relocating the roots' objects in the pause
+ * takes no page (a page's allocation callocs its live map: 32 KiB of fresh
+ * memory, 12-25 us measured in bench zgc-latency, against under 1 us
+ * without). The pages come from the reserve Select kept for the set. */
+void zrelocate_prepare_targets(zheap *z)
+{
+    for (int t = ZPAGE_SMALL; t <= ZPAGE_MEDIUM; t++)
+        if (z->relocation_left[t] && !z->gc_target[t])
+            z->gc_target[t] = zpage_alloc_gc(z, t); /* NULL: the pause takes one, as before */
+}
+
 /* The handle table and every attached record's shadow stack. */
 void zrelocate_start_roots(zheap *z)
 {
