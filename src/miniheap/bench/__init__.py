@@ -21,10 +21,10 @@ import time
 import traceback
 
 from ..cli import Progress, quiet_on_broken_pipe
-from . import backends, copyrate, gcbench_native, gcbench_python, scaling
+from . import backends, copyrate, gcbench_native, gcbench_python, scaling, zgc_latency
 from .common import BenchFailed, summary
 
-BENCHMARKS = {m.NAME: m for m in (gcbench_native, gcbench_python, copyrate, backends, scaling)}
+BENCHMARKS = {m.NAME: m for m in (gcbench_native, gcbench_python, copyrate, backends, scaling, zgc_latency)}
 
 
 def machine():
@@ -141,7 +141,7 @@ def format_targets(results):
                 status = "met" if t.met else "NOT met"
             rows.append((t.text, _fmt("{:.3g}", t.value), f"{t.op} {t.limit:g}", status))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    out = ["== targets (issues #6 and #12)"]
+    out = ["== targets (issues #6, #10 and #12)"]
     for n, row in enumerate(rows):
         out.append("   " + "  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3])
         if n == 0:

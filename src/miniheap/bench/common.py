@@ -96,7 +96,8 @@ class Target:
     def met(self):
         if self.value is None or self.limit is None:
             return None
-        return self.value <= self.limit if self.op == "<=" else self.value >= self.limit
+        return {"<=": self.value <= self.limit, "<": self.value < self.limit,
+                ">": self.value > self.limit}.get(self.op, self.value >= self.limit)
 
     def to_json(self):
         return {"target": self.text, "value": self.value, "op": self.op, "limit": self.limit,

@@ -65,6 +65,26 @@ int mh_bench_memcpy(uint64_t nbytes, uint32_t reps, int cold, uint64_t *ns_out);
  * Returns the nanoseconds it took. */
 uint64_t mh_bench_touch(uint64_t addr, uint64_t length, uint64_t stride);
 
+/* zgc-latency (zlatency.c): a live set of lists under steady churn. */
+typedef struct mh_zlat_params {
+    uint64_t live_nodes;          /* nodes kept live: live_nodes / list_length lists */
+    uint32_t list_length;         /* nodes per list */
+    uint32_t node_bytes;          /* payload bytes of a node, >= 8 (24: a 40-byte node, as on a JVM with ZGC) */
+    uint64_t churn_nodes;         /* nodes the churn allocates (in whole lists) */
+    uint64_t seed;
+} mh_zlat_params;
+
+typedef struct mh_zlat_result {
+    int32_t ok;                   /* 1: every list held its stamps */
+    char error[256];
+    uint64_t ns_build, ns_churn, ns_total;
+    uint64_t ops;                 /* lists replaced */
+    uint64_t checks;              /* lists walked and found right */
+} mh_zlat_result;
+
+/* Build the live set, churn, check everything survived; 0, or -1 with result->error set. */
+int mh_zlat_run(mh_heap *heap, const mh_zlat_params *params, mh_zlat_result *result);
+
 /* A monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
 uint64_t mh_bench_now_ns(void);
 
