@@ -4,6 +4,7 @@ import importlib.util
 import json
 import math
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "src", "miniheap", "bench", "peers")
-NAMES = ("gcbench-native", "gcbench-python", "copy", "backends", "scaling")
+DATA = pathlib.Path(ROOT) / "tests" / "data"
+NAMES = ("gcbench-native", "gcbench-python", "copy", "backends", "scaling", "zgc-latency")
 
 
 def _run_bench(*args, timeout=600, cwd=None):
@@ -41,7 +43,7 @@ def test_quick_run_exits_cleanly_and_prints_every_table(quick_run):
     assert "machine: " in out
     for name in NAMES:
         assert f"== {name}: " in out, f"no table for {name}"
-    assert "== targets (issues #6 and #12)" in out
+    assert "== targets (issues #6, #10 and #12)" in out
 
 
 def test_json_has_every_benchmark_with_a_status_and_reason(quick_run):
@@ -180,7 +182,8 @@ def test_targets_say_met_or_why_not(quick_run):
     for t in document["targets"]:
         assert t["met"] in (True, False, None)
         if t["value"] is not None:
-            assert t["met"] == (t["value"] <= t["limit"] if t["op"] == "<=" else t["value"] >= t["limit"])
+            expected = {"<=": t["value"] <= t["limit"], "<": t["value"] < t["limit"]}
+            assert t["met"] == expected.get(t["op"], t["value"] >= t["limit"])
 
 
 def test_huge_page_pool_size_is_recorded_after_the_run(quick_run):
@@ -351,3 +354,162 @@ def test_jvm_log_parser_reads_pause_lines():
     got = figures({"reps_ms": [100.0, 80.0], "pauses": pauses})
     assert got["young"] == 2 and got["full"] == 1 and got["pauses"] == 3
     assert got["pause_median_ms"] == 17.360 and got["time_ms"] == 180.0 and got["best_rep_ms"] == 80.0
+
+
+def test_zgc_latency_runs_zgc_serial_and_jdk_zgc_at_every_size(quick_run):
+    _, document = quick_run
+    bench = next(b for b in document["benchmarks"] if b["name"] == "zgc-latency")
+    assert bench["status"] == "ok", bench["reason"]
+    by_kind = {kind: [s for s in bench["subjects"] if s["name"].startswith(kind + " ")]
+               for kind in ("zgc", "serial", "JDK ZGC")}
+    assert all(len(subjects) == 3 for subjects in by_kind.values()), bench["subjects"]
+    for s in by_kind["zgc"]:
+        # even the quick sizes make zgc work: whole cycles, each with at least its three pauses
+        assert _median(s, "cycles") >= 1 and _median(s, "pauses") >= 3 * _median(s, "cycles"), s
+        assert 0 < _median(s, "pause_max_ms") and _median(s, "pause_p99_ms") <= _median(s, "pause_max_ms")
+        assert _median(s, "mark_ms") > 0 and _median(s, "time_ms") > 0
+        assert all(name.startswith("Pause ") for name in s["extra"]["longest_pause"])
+    for s in by_kind["serial"]:
+        assert _median(s, "cycles") >= 1 and _median(s, "pause_max_ms") > 0 and _median(s, "time_ms") > 0
+    if shutil.which("java") and shutil.which("javac"):
+        for s in by_kind["JDK ZGC"]:
+            assert "unavailable" not in s, s.get("unavailable")
+            assert _median(s, "time_ms") > 0 and _median(s, "cycles") >= 1 and _median(s, "pause_max_ms") > 0
+    texts = [t["target"] for t in document["targets"] if t["benchmark"] == "zgc-latency"]
+    assert len(texts) == 10 and sum("miniheap zgc max pause (ms)" in t for t in texts) == 3
+
+
+def test_zgc_latency_java_peer_is_package_data():
+    from importlib import resources
+
+    assert "class ZLatency" in resources.files("miniheap.bench.peers").joinpath("ZLatency.java").read_text()
+
+
+ZLATENCY_STDOUT = "build ms 1.0\nchurn ms 2.0\ntotal ms 7201.16\nops 10\nok checks\n"
+
+
+def test_zgc_latency_reads_a_jdk17_zgc_log():
+    """A real JDK 17 log of ZLatency (500 MiB live, -Xmx1280m, -Xlog:gc*): its figures, counted by hand
+    with grep: 13 pauses of 0.007-0.018 ms, 4 finished cycles (a fifth aborted at exit), 3 allocation
+    stalls of 1033.127 ms in all, 1 relocation stall, Concurrent Mark 2934.146 ms and Concurrent
+    Relocate 2582.779 ms over 4 cycles, 5635.59 ms of concurrent phases."""
+    from miniheap.bench.zgc_latency import jdk_figures
+
+    log = (DATA / "zgc-jdk17-zlatency.log").read_text()
+    got, longest = jdk_figures(log, ZLATENCY_STDOUT)
+    assert got["time_ms"] == 7201.16 and got["cycles"] == 4 and got["pauses"] == 13
+    assert got["pause_max_ms"] == 0.018 and longest == "Pause Mark End"
+    assert got["pause_total_ms"] == pytest.approx(0.146)
+    assert 0.017 <= got["pause_p99_ms"] <= 0.018
+    assert got["stalls"] == 3 and got["stall_ms"] == pytest.approx(1033.127) and got["relocation_stalls"] == 1
+    assert got["mark_ms"] == pytest.approx(2934.146 / 4) and got["relocate_ms"] == pytest.approx(2582.779 / 4)
+    assert got["concurrent_ms"] == pytest.approx(5635.59, abs=0.01)
+
+
+def test_zgc_latency_refuses_a_jvm_run_without_its_result():
+    from miniheap.bench.common import BenchFailed
+    from miniheap.bench.zgc_latency import jdk_figures
+
+    log = (DATA / "zgc-jdk17-zlatency.log").read_text()
+    with pytest.raises(BenchFailed, match="no result"):
+        jdk_figures(log, ZLATENCY_STDOUT.replace("ok checks", "list 3 is wrong"))
+
+
+class _Phase:
+    def __init__(self, name, ms, pause):
+        self.name, self.ms, self.pause = name, ms, pause
+
+
+class _Cycle:
+    zgc, stall = True, False
+
+    def __init__(self, *phases):
+        self.phases = [_Phase(*p) for p in phases]
+
+
+class _Stats:
+    def __init__(self, **fields):
+        self.__dict__.update(dict(zgc_cycles=0, pauses=0, max_pause_ns=0, total_pause_ns=0, allocation_stalls=0,
+                                  allocation_stall_ns=0, relocation_stalls=0, objects_relocated_by_mutator=0,
+                                  events_dropped=0), **fields)
+
+
+def test_zgc_latency_figures_of_miniheap_zgc_events():
+    from miniheap.bench.common import BenchFailed
+    from miniheap.bench.zgc_latency import zgc_figures
+
+    cycles = [_Cycle(("Pause Mark Start", 0.002, True), ("Concurrent Mark", 10.0, False),
+                     ("Pause Mark End", 0.001, True), ("Concurrent Mark Continue", 2.0, False),
+                     ("Pause Mark End", 0.001, True), ("Concurrent Select Relocation Set", 1.0, False),
+                     ("Pause Relocate Start", 0.009, True), ("Concurrent Relocate", 5.0, False)),
+              _Cycle(("Pause Mark Start", 0.003, True), ("Concurrent Mark", 20.0, False),
+                     ("Pause Mark End", 0.001, True), ("Pause Relocate Start", 0.004, True),
+                     ("Concurrent Relocate", 7.0, False))]
+    stats = _Stats(zgc_cycles=2, pauses=7, max_pause_ns=9000, total_pause_ns=21000, allocation_stalls=1,
+                   allocation_stall_ns=3_000_000, relocation_stalls=2, objects_relocated_by_mutator=5)
+    got, longest = zgc_figures(cycles, stats)
+    assert longest == "Pause Relocate Start" and got["pause_max_ms"] == 0.009 and got["pauses"] == 7
+    assert got["cycles"] == 2 and got["pause_total_ms"] == pytest.approx(0.021)
+    assert got["mark_ms"] == pytest.approx((12.0 + 20.0) / 2) and got["relocate_ms"] == pytest.approx(6.0)
+    assert got["concurrent_ms"] == pytest.approx(45.0)
+    assert (got["stalls"], got["stall_ms"], got["relocation_stalls"], got["by_mutator"]) == (1, 3.0, 2, 5)
+    # an event the history did not keep would make the p99 and the phase times lie: refused
+    with pytest.raises(BenchFailed, match="lost"):
+        zgc_figures(cycles[1:], stats)
+
+
+def test_zgc_latency_targets_from_constructed_medians():
+    from miniheap.bench.zgc_latency import targets
+
+    zgc = {50: {"pause_max_ms": 0.010, "time_ms": 150.0}, 500: {"pause_max_ms": 0.015, "time_ms": 900.0}}
+    serial = {50: {"pause_max_ms": 80.0, "time_ms": 100.0}, 500: {"pause_max_ms": 900.0, "time_ms": 1000.0}}
+    jdk = {50: {"pause_max_ms": 0.010, "time_ms": 90.0}, 500: {"pause_max_ms": 0.020, "time_ms": 700.0}}
+    ts = targets([50, 500], zgc, serial, jdk)
+    # every limit reached exactly: 1.5 x serial's time, the JDK's max pause, 1.5 x the 50 MiB pause
+    assert len(ts) == 7 and all(t.met for t in ts), [(t.text, t.value, t.met) for t in ts]
+    zgc[50].update(pause_max_ms=0.0101, time_ms=150.1)  # above the JDK's pause, over 1.5 x serial's time
+    missed = {t.text for t in targets([50, 500], zgc, serial, jdk) if t.met is False}
+    assert missed == {"zgc-latency, 50 MiB live: zgc max pause / JDK 17 ZGC's",
+                      "zgc-latency, 50 MiB live: zgc total time / serial's"}, missed
+    zgc = {50: {"pause_max_ms": 1.0, "time_ms": 100.0}, 500: {"pause_max_ms": 1.6, "time_ms": 100.0}}
+    by_text = {t.text: t for t in targets([50, 500], zgc, serial, {}, "unavailable: no JDK 17 found")}
+    assert by_text["zgc-latency, 50 MiB live: miniheap zgc max pause (ms)"].met is False  # under 1 ms: 1.0 is not
+    growth = by_text["zgc-latency: zgc max pause at 500 MiB live / at 50 MiB"]
+    assert growth.value == pytest.approx(1.6) and growth.met is False
+    vs_jdk = [t for t in by_text.values() if "JDK" in t.text]
+    assert len(vs_jdk) == 2 and all(t.met is None and "no JDK 17 found" in t.note for t in vs_jdk)
+
+
+def test_zgc_latency_without_a_jdk_runs_the_rest_and_says_why(monkeypatch):
+    from miniheap.bench import zgc_latency
+    from miniheap.bench.common import Unavailable
+
+    def no_jdk():
+        raise Unavailable("no java and javac on PATH nor in /usr/lib/jvm: install JDK 17")
+
+    def fake_run(ffi, lib, collector, live, heap):
+        return {"time_ms": 100.0 if collector == "zgc" else 90.0, "pause_max_ms": 0.01 * live,
+                "cycles": 1, "pauses": 3}, "Pause Mark Start"
+
+    monkeypatch.setattr(zgc_latency, "find_jdk17", no_jdk)
+    monkeypatch.setattr(zgc_latency, "run_miniheap", fake_run)
+    monkeypatch.setattr(zgc_latency, "native", lambda: (None, type("lib", (), {"mh_zlat_run": None})))
+    opts = type("opts", (), {"quick": True, "runs": 1})
+    result = zgc_latency.run(opts)
+    assert result.status == "ok"
+    jdk = [s for s in result.subjects if s.name.startswith("JDK ZGC ")]
+    assert len(jdk) == 3 and all("no java and javac" in s.unavailable and not s.samples for s in jdk)
+    zgc = [s for s in result.subjects if s.name.startswith("zgc ")]
+    assert [s.median("pause_max_ms") for s in zgc] == pytest.approx([0.16, 0.24, 0.32])
+    vs_jdk = [t for t in result.targets if "JDK" in t.text]
+    assert len(vs_jdk) == 3 and all(t.met is None and "no java and javac" in t.note for t in vs_jdk)
+    growth = result.targets[-1]
+    assert growth.value == pytest.approx(2.0) and growth.met is False
+
+
+def test_target_strictly_below():
+    from miniheap.bench.common import Target
+
+    assert Target("t", 0.99, 1.0, op="<").met is True
+    assert Target("t", 1.0, 1.0, op="<").met is False
+    assert Target("t", 1.0, 1.0).met is True

@@ -3,7 +3,8 @@
 // churn. Run as the benchmark runs it:
 //   java -XX:+UseZGC -Xms<H>m -Xmx<H>m -XX:+AlwaysPreTouch -Xlog:gc*:file=gc.log ZLatency LIVE_NODES LIST_LENGTH CHURN_NODES SEED
 // A node has one reference and a 16-byte payload (two longs; the stamp in the first): 40 bytes with
-// ZGC (no compressed oops), as miniheap's node of one slot and 16 payload bytes.
+// ZGC (no compressed oops: 12-byte header, then the three 8-byte fields), as miniheap's node of a
+// header word, one slot and 24 payload bytes.
 public class ZLatency {
     static final class Node {
         Node next;
