@@ -175,6 +175,10 @@ def run_miniheap(ffi, lib, collector, live_mib, heap_mb):
     """One run of zlatency.c on a fresh façade heap: (figures, name of the longest pause)."""
     fields = dict(heap_size=f"{heap_mb}M", region_size="2M")
     fields.update(dict(collector="zgc") if collector == "zgc" else serial_shape(heap_mb))
+    if collector == "zgc" and os.environ.get("MINIHEAP_COLOR_BITS"):
+        # the sanitizer stages (tools/sanitize, tools/tsan) move the coloured views low, below the
+        # shadow memory that sits at ZGC's addresses; HeapConfig.load reads the same variable
+        fields["color_bits"] = os.environ["MINIHEAP_COLOR_BITS"]
     heap = open_heap(**fields)
     try:
         p = ffi.new("mh_zlat_params *")
@@ -205,7 +209,8 @@ def find_jdk17():
     for java, javac in candidates:
         if not java or not javac or not os.access(java, os.X_OK) or not os.access(javac, os.X_OK):
             continue
-        version = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60).stderr
+        version = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60,
+                                 env=java_env()).stderr
         first = version.splitlines()[0] if version else "?"
         if re.search(r'version "17[."]', version):
             return java, javac, first
@@ -215,6 +220,13 @@ def find_jdk17():
                           "(e.g. apt-get install openjdk-17-jdk-headless)")
     raise Unavailable(f"no JDK 17 found ({'; '.join(seen)}): non-generational ZGC is JDK 11-23's, and this "
                       f"benchmark compares with JDK 17's; install openjdk-17-jdk-headless")
+
+
+def java_env():
+    """The environment for the JVM: without a sanitizer preloaded into this process (tools/sanitize),
+    whose shadow memory takes the addresses ZGC reserves its heap views at."""
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                                                             "TSAN_OPTIONS")}
 
 
 class JavaZLatency:
@@ -230,7 +242,8 @@ class JavaZLatency:
         source = os.path.join(self.dir, "ZLatency.java")
         with open(source, "w") as f:
             f.write(text)
-        done = subprocess.run([self.javac, "-d", self.dir, source], capture_output=True, text=True, timeout=120)
+        done = subprocess.run([self.javac, "-d", self.dir, source], capture_output=True, text=True, timeout=120,
+                              env=java_env())
         if done.returncode != 0:
             self.close()
             raise Unavailable(f"javac failed: {done.stderr.strip()[:400]}")
@@ -247,7 +260,7 @@ class JavaZLatency:
         if os.path.exists(log):
             os.unlink(log)
         args = self.command(live_mib, heap_mb, log)
-        done = subprocess.run(args, capture_output=True, text=True, timeout=1800)
+        done = subprocess.run(args, capture_output=True, text=True, timeout=1800, env=java_env())
         if done.returncode != 0:
             raise BenchFailed(f"java ZLatency failed (exit {done.returncode}): "
                               f"{(done.stdout + done.stderr).strip()[-400:]}")
