@@ -99,15 +99,22 @@ def small_config(backend="memfd", mapping="none", **overrides):
         base = dict(heap_size="32M", young_size="8M", region_size="2M", survivor_ratio=2)
     else:
         base = dict(heap_size="8M", young_size="2M", region_size="256K", survivor_ratio=6)
-    base.update(backend=backend, mapping=mapping, tenuring_threshold=3, gc_log="off")
+    base.update(backend=backend, tenuring_threshold=3, gc_log="off")
+    base.update(LAYOUT_FIELDS.get(mapping, {"mapping": mapping}))
     if "MINIHEAP_COLOR_BITS" in os.environ:  # the sanitizer stage moves the colour views (tools/sanitize)
         base["color_bits"] = int(os.environ["MINIHEAP_COLOR_BITS"])
     base.update(overrides)
     return HeapConfig(**base)
 
 
-# Every layout; "colored" is the zgc collector's (its three coloured views), the others serial's.
-LAYOUTS = ("none", "colored", "young-mirror")
+# Every layout; "colored" is the zgc collector's (its three coloured views), "zgc-one-view" too (one
+# view, the colour in the pointer's low bits: mapping none with collector zgc), the others serial's.
+ZGC_ONE_VIEW = "zgc-one-view"
+LAYOUTS = ("none", "colored", ZGC_ONE_VIEW, "young-mirror")
+# A layout name of these tests as HeapConfig fields (small_config, make_heap take either).
+LAYOUT_FIELDS = {ZGC_ONE_VIEW: {"mapping": "none", "collector": "zgc"}}
+# The zgc collector's two layouts, for tests of what every zgc heap does.
+ZGC_LAYOUTS = ("colored", ZGC_ONE_VIEW)
 # The layouts of the generational collector, for tests of what only it does (young and full
 # collections, promotion, cards).
 SERIAL_LAYOUTS = ("none", "young-mirror")

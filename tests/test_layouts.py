@@ -11,13 +11,14 @@ from miniheap.backends import BACKENDS
 from miniheap.layout import COLOR_NAMES
 from miniheap.maps import mappings_of, read_maps
 
-from .conftest import LAYOUTS
+from .conftest import LAYOUTS, ZGC_ONE_VIEW
 
 HEADER = 8  # one header word before the slots (MH_HEADER_BYTES)
 
 EXPECTED_VIEWS = {
     "none": ["heap"],
     "colored": list(COLOR_NAMES),
+    ZGC_ONE_VIEW: ["heap"],
     "young-mirror": ["heap", "young mirror 1"],
 }
 
@@ -45,6 +46,8 @@ def test_maps_show_exactly_the_expected_views_of_one_backing(make_heap, backend,
     if mapping == "colored":
         bits = heap.config.color_bits
         assert [v.start for v in views[:3]] == [1 << bits, 1 << (bits + 1), 1 << (bits + 2)]
+    if mapping == ZGC_ONE_VIEW:  # at the heap base bit, as JDK 21+ maps its one java_heap
+        assert views[0].start == 1 << heap.config.color_bits
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))

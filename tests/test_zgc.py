@@ -13,11 +13,18 @@ from miniheap.config import ConfigError, color_bits_for
 from miniheap.errors import HeapExhaustedError
 from miniheap.heap import Heap
 
-from .conftest import small_config
+from .conftest import ZGC_LAYOUTS, small_config
 
 
-def zgc_config(backend="memfd", **overrides):
-    return small_config(backend, "colored", collector="zgc", **overrides)
+def zgc_config(layout, backend="memfd", **overrides):
+    return small_config(backend, layout, **overrides)
+
+
+@pytest.fixture(params=ZGC_LAYOUTS)
+def zgc_layout(request):
+    """Each test runs with zgc's three coloured views (JDK 17) and with its one view, the colour in
+    the pointer's low bits (JDK 21+)."""
+    return request.param
 
 
 def make_list(heap, n, garbage=3):
@@ -47,8 +54,14 @@ def test_config_couples_collector_and_mapping():
     assert HeapConfig(collector="zgc").mapping == "colored"
     assert HeapConfig(collector="zgc", heap_size="8M", region_size="256K").collector == "zgc"  # young_size unused
     assert HeapConfig().collector == "serial" and HeapConfig().mapping == "none"
-    with pytest.raises(ConfigError, match="needs the three coloured views"):
+    # JDK 21+'s layout: zgc with one view, the colour in the pointer's low bits
+    assert HeapConfig(collector="zgc", mapping="none").collector == "zgc"
+    with pytest.raises(ConfigError, match="zgc has no young generation.*allowed pairs are zgc with colored"):
         HeapConfig(collector="zgc", mapping="young-mirror")
+    with pytest.raises(ConfigError, match="allowed pairs are zgc with colored or none"):
+        HeapConfig(collector="serial", mapping="colored")
+    with pytest.raises(ConfigError, match="one view sits at the heap base bit"):
+        HeapConfig(collector="zgc", mapping="none", reserve_at=0x7f0000000000)
     with pytest.raises(ConfigError, match="at most 8M"):
         HeapConfig(collector="zgc", heap_size="256M", region_size="16M")
     assert HeapConfig().evolve(collector="zgc").mapping == "colored"
@@ -65,8 +78,8 @@ def test_colour_bits_follow_the_heap_size_as_jdk17(heap_size, bits):
         assert HeapConfig(collector="zgc", heap_size=heap_size).color_bits == bits
 
 
-def test_a_zgc_heap_works_on_every_backend(backend_name):
-    with Heap(zgc_config(backend_name)) as heap:
+def test_a_zgc_heap_works_on_every_backend(backend_name, zgc_layout):
+    with Heap(zgc_config(zgc_layout, backend_name)) as heap:
         head = make_list(heap, 2000, garbage=30)  # several granules, even of 2M: a relocation set
         before = head.address
         for _ in range(3):
@@ -82,8 +95,8 @@ def test_a_zgc_heap_works_on_every_backend(backend_name):
         assert all(p.thread == "gc" for p in cycles[-1].phases)
 
 
-def test_collect_waits_for_a_cycle_that_starts_after_the_call():
-    with Heap(zgc_config()) as heap:
+def test_collect_waits_for_a_cycle_that_starts_after_the_call(zgc_layout):
+    with Heap(zgc_config(zgc_layout)) as heap:
         keep = make_list(heap, 100)
         for _ in range(3):
             n = len(heap.events)
@@ -93,10 +106,10 @@ def test_collect_waits_for_a_cycle_that_starts_after_the_call():
         assert list_values(keep) == list(range(100))
 
 
-def test_the_gc_thread_cycles_while_python_mutates():
+def test_the_gc_thread_cycles_while_python_mutates(zgc_layout):
     """A Python mutator rebuilding lists while the GC thread runs a cycle every few milliseconds: its
     loads meet stale references (the barrier's slow path), and objects move under it."""
-    with Heap(zgc_config(gc_interval=0.002)) as heap:
+    with Heap(zgc_config(zgc_layout, gc_interval=0.002)) as heap:
         lists = [make_list(heap, 20, garbage=0) for _ in range(20)]
         deadline = time.monotonic() + 1.5
         rounds = 0
@@ -114,8 +127,8 @@ def test_the_gc_thread_cycles_while_python_mutates():
         assert "ZDriver" in threads
 
 
-def test_two_python_threads_and_the_gc_thread():
-    with Heap(zgc_config(heap_size="16M", gc_interval=0.002)) as heap:
+def test_two_python_threads_and_the_gc_thread(zgc_layout):
+    with Heap(zgc_config(zgc_layout, heap_size="16M", gc_interval=0.002)) as heap:
         errors = []
 
         def work(seed):
@@ -139,8 +152,8 @@ def test_two_python_threads_and_the_gc_thread():
         heap.verify()
 
 
-def test_allocation_stalls_and_then_a_clear_error_when_the_live_set_does_not_fit():
-    with Heap(zgc_config()) as heap:
+def test_allocation_stalls_and_then_a_clear_error_when_the_live_set_does_not_fit(zgc_layout):
+    with Heap(zgc_config(zgc_layout)) as heap:
         keep = []
         with pytest.raises(HeapExhaustedError, match="after a complete zgc cycle"):
             while True:
@@ -153,8 +166,8 @@ def test_allocation_stalls_and_then_a_clear_error_when_the_live_set_does_not_fit
         heap.alloc(refs=0, data=4000)  # usable again
 
 
-def test_garbage_far_beyond_the_heap_never_fails():
-    with Heap(zgc_config()) as heap:
+def test_garbage_far_beyond_the_heap_never_fails(zgc_layout):
+    with Heap(zgc_config(zgc_layout)) as heap:
         kept = make_list(heap, 50)
         for _ in range(60000):
             heap.alloc(refs=1, data=100)
@@ -162,8 +175,8 @@ def test_garbage_far_beyond_the_heap_never_fails():
         heap.verify()
 
 
-def test_large_and_medium_objects_have_pages_of_their_own_type():
-    with Heap(zgc_config(heap_size="64M", region_size="256K")) as heap:
+def test_large_and_medium_objects_have_pages_of_their_own_type(zgc_layout):
+    with Heap(zgc_config(zgc_layout, heap_size="64M", region_size="256K")) as heap:
         small = heap.alloc(refs=0, data=100)
         medium = heap.alloc(refs=0, data=100 * 1024)  # above 256K/8: a medium page (64M/32 = 2M)
         large = heap.alloc(refs=0, data=1024 * 1024)  # above 2M/8
@@ -173,18 +186,18 @@ def test_large_and_medium_objects_have_pages_of_their_own_type():
         assert set(heap.region_map(run=1 << 40)) <= set(".PpMmLlrR")
 
 
-def test_closing_while_the_gc_thread_runs_leaves_nothing_behind(resources):
+def test_closing_while_the_gc_thread_runs_leaves_nothing_behind(resources, zgc_layout):
     before = resources()
     for _ in range(10):
-        heap = Heap(zgc_config(gc_interval=0.001))
+        heap = Heap(zgc_config(zgc_layout, gc_interval=0.001))
         make_list(heap, 200)
         time.sleep(0.01)
         heap.close()
     assert resources().leaks_since(before, huge=False) == []
 
 
-def test_stall_and_cycle_events_carry_what_the_log_needs():
-    with Heap(zgc_config()) as heap:
+def test_stall_and_cycle_events_carry_what_the_log_needs(zgc_layout):
+    with Heap(zgc_config(zgc_layout)) as heap:
         kept = make_list(heap, 500)
         heap.collect(full=True)
         assert list_values(kept) == list(range(500))

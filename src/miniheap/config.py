@@ -30,8 +30,10 @@ from miniheap.sizes import GIB, MIB, KIB, TIB, format_size, parse_size
 BACKENDS = ("shm-mremap", "anon-mremap", "memfd", "memfd-hugetlb")
 MAPPINGS = ("none", "colored", "young-mirror")
 # The collectors: "serial" (generational, stop-the-world, SerialGC's shape) with one view or young
-# mirrors; "zgc" (concurrent, JDK 17's ZGC) always with the three coloured views. Either field implies
-# the other: mapping = "colored" means the zgc collector, collector = "zgc" means the coloured views.
+# mirrors; "zgc" (concurrent, JDK 17's ZGC) with coloured pointers, either in three views (mapping
+# "colored", JDK 11-23) or in one view with the colour in the pointer's low bits (mapping "none", the
+# layout of JDK 21+'s generational ZGC). A field left unset follows the other: mapping = "colored"
+# means the zgc collector, collector = "zgc" alone means the three coloured views.
 COLLECTORS = ("serial", "zgc")
 # JDK 17's ZGC granule is 2 MiB; miniheap takes region_size as zgc's granule, up to this.
 ZGC_MAX_GRANULE = 8 * MIB
@@ -325,15 +327,17 @@ class HeapConfig:
         converter=attrs.converters.optional(_to_str("collector", "serial")),
         validator=_one_of(COLLECTORS, unset_ok=True),
         metadata=_meta("serial: generational, every collection a pause (SerialGC's shape); zgc: concurrent mark and "
-                       "relocation on a GC thread (JDK 17's ZGC); default: zgc with mapping colored, else serial",
+                       "relocation on a GC thread (JDK 17's ZGC), with mapping colored (three views) or none (one view, "
+                       "the colour in the pointer's low 16 bits, as JDK 21+); default: zgc with mapping colored, else serial",
                        "|".join(COLLECTORS)),
     )
     mapping: str = field(
         default=None,
         converter=attrs.converters.optional(_to_str("mapping", "none")),
         validator=_one_of(MAPPINGS, unset_ok=True),
-        metadata=_meta("views of the heap: one, three coloured (ZGC), or extra young-generation mirrors; "
-                       "default: colored with collector zgc, else none", "|".join(MAPPINGS)),
+        metadata=_meta("views of the heap: one (with zgc: the colour in the pointer's low bits, JDK 21+), three "
+                       "coloured (ZGC, JDK 11-23), or extra young-generation mirrors (serial); default: colored with "
+                       "collector zgc, else none", "|".join(MAPPINGS)),
     )
     heap_size: int = field(
         default=64 * MIB,
@@ -375,8 +379,9 @@ class HeapConfig:
         default=None,
         converter=attrs.converters.optional(_to_int("color_bits", 42)),
         validator=attrs.validators.optional(_in_range(*COLOR_BITS_RANGE, "the three views need bits color_bits..color_bits+2 below 2^47")),
-        metadata=_meta("colored mapping: Marked0 view at 1<<N, Marked1 at 1<<N+1, Remapped at 1<<N+2; default as "
-                       "JDK 17 (42 for heaps up to 256G, 43, 44 above)", "28..44"),
+        metadata=_meta("zgc: Marked0 view at 1<<N, Marked1 at 1<<N+1, Remapped at 1<<N+2 (mapping colored), or the "
+                       "one view at 1<<N (mapping none); default as JDK 17 (42 for heaps up to 256G, 43, 44 above)",
+                       "28..44"),
     )
     mirrors: tuple[MirrorSpec, ...] = field(
         default=("auto:r",),
@@ -521,15 +526,16 @@ def _resolve_collector(c: HeapConfig) -> None:
         collector = "zgc" if mapping == "colored" else "serial"
     if mapping is None:
         mapping = "colored" if collector == "zgc" else "none"
-    if collector == "zgc" and mapping != "colored":
+    if collector == "zgc" and mapping == "young-mirror":
         raise ConfigError(
-            f"collector zgc with mapping {mapping}: ZGC keeps its colours in the pointers and needs the three "
-            f"coloured views; set mapping = colored (or leave it unset)", ("collector", "mapping"))
+            "collector zgc with mapping young-mirror: zgc has no young generation to mirror; the allowed pairs "
+            "are zgc with colored (three views, JDK 17) or none (one view, colour in the low bits, JDK 21+), "
+            "and serial with none or young-mirror", ("collector", "mapping"))
     if collector == "serial" and mapping == "colored":
         raise ConfigError(
             "collector serial with mapping colored: the coloured views are the zgc collector's (no JDK collector "
-            "is generational with coloured views); set collector = zgc (or leave it unset), or mapping none or "
-            "young-mirror for serial", ("collector", "mapping"))
+            "is generational with coloured views); the allowed pairs are zgc with colored or none, and serial "
+            "with none or young-mirror: set collector = zgc (or leave it unset), or mapping none", ("collector", "mapping"))
     if collector == "zgc" and c.region_size > ZGC_MAX_GRANULE:
         raise ConfigError(
             f"region_size {format_size(c.region_size)} is zgc's granule (its small page) and may be at most "
@@ -560,7 +566,7 @@ def _check_generations(c: HeapConfig) -> None:
 
 
 def _check_color_fit(c: HeapConfig) -> None:
-    if c.mapping != "colored":
+    if c.collector != "zgc":
         return
     base = 1 << c.color_bits
     if c.heap_size >= base:
@@ -592,11 +598,13 @@ def _check_hugetlb_alignment(c: HeapConfig) -> None:
 
 
 def _check_address_space(c: HeapConfig) -> None:
-    if c.reserve_at is not None and c.mapping == "colored":
-        # The coloured views sit at 1 << color_bits and above; a reserve_at would be silently ignored.
+    if c.reserve_at is not None and c.collector == "zgc":
+        # zgc's views sit at 1 << color_bits and above; a reserve_at would be silently ignored.
+        where = "whose three views sit at the colour bits (1<<%d and up)" % c.color_bits if c.mapping == "colored" \
+            else "whose one view sits at the heap base bit 1<<%d (the pointer is that address shifted left by 16)" % c.color_bits
         raise ConfigError(
-            f"reserve_at {c.reserve_at:#x} has no effect with mapping colored, whose three views sit at the "
-            f"colour bits (1<<{c.color_bits} and up): set reserve_at to none, or move the views with color_bits",
+            f"reserve_at {c.reserve_at:#x} has no effect with collector zgc, {where}: set reserve_at to none, or "
+            f"move the views with color_bits",
             ("reserve_at", "mapping"),
         )
     if c.reserve_at is not None and c.reserve_at + c.heap_size > USER_ADDRESS_LIMIT:

@@ -294,7 +294,8 @@ class Heap:
         cfg.heap_size, cfg.region_size, cfg.young_size = c.heap_size, c.region_size, c.young_size
         cfg.survivor_ratio, cfg.tenuring_threshold = c.survivor_ratio, c.tenuring_threshold
         cfg.max_handles = c.max_handles
-        cfg.colored = 1 if self.layout.colored else 0
+        cfg.colored = (lib.MH_VIEWS_MULTI if self.layout.colored
+                       else lib.MH_VIEWS_LOW_BITS if self.layout.color_in_low_bits else lib.MH_VIEWS_ONE)
         cfg.view_base = list(self.layout.view_bases)
         cfg.commit, cfg.uncommit, cfg.on_gc = lib.mh_py_commit, lib.mh_py_uncommit, lib.mh_py_on_gc
         cfg.ctx = self._ctx
@@ -742,9 +743,20 @@ class _RefMethods:
         Payload(self)[:] = value
 
     @property
+    def pointer(self):
+        """The object's reference as the heap stores it, 64 raw bits (the load barrier's input). Three
+        coloured views: the address in the view of its colour. One view with zgc (JDK 21+'s layout):
+        address << 16 | colour bit. Otherwise the address. Changes when the object moves."""
+        ref = lib.mh_handle_ref(self._heap._ptr, self._h)
+        if not ref:
+            self._heap._raise(self)
+        return ref
+
+    @property
     def address(self):
-        """The object's current address (coloured in the coloured layout). Changes when it moves."""
-        addr = lib.mh_handle_ref(self._heap._ptr, self._h)
+        """The object's current address: its pointer decoded as every load decodes it (with three
+        coloured views, an address in its colour's view). Changes when it moves."""
+        addr = lib.mh_ref_address(self._heap._ptr, self.pointer)
         if not addr:
             self._heap._raise(self)
         return addr

@@ -5,6 +5,9 @@
   x86-64 in JDK 11 to 23: Marked0 at ``1 << color_bits``, Marked1 at ``1 << (color_bits + 1)``,
   Remapped at ``1 << (color_bits + 2)`` (JDK 17 uses bits 42-44 up to a 256G heap, 44-46 at -Xmx1t). An object at heap offset ``o`` is at ``base[colour] | o`` in every view,
   so a pointer of any colour can be dereferenced as it is.
+* ``none`` with the zgc collector: one view, as generational ZGC has since JDK 21, at the heap base bit
+  ``1 << color_bits`` (where JDK 25 maps its ``java_heap``, 4 TiB for a small heap). The colour is no
+  longer a view: it sits in the pointer's low 16 bits, and the address is the pointer shifted right by 16.
 * ``young-mirror``: the heap view plus extra views of the young generation (eden and survivors),
   read-only by default, for example at the fixed address 0x100000 of the 2017 thread's example.
 
@@ -20,7 +23,8 @@ COLOR_NAMES = ("Marked0", "Marked1", "Remapped")
 
 class Layout:
     name = ""
-    colored = False
+    colored = False          # three views, one per colour (the colour selects the view)
+    color_in_low_bits = False  # one view; the colour rides in the pointer's low 16 bits
 
     def __init__(self, syscalls, backend, config):
         self.sys, self.backend, self.config = syscalls, backend, config
@@ -73,6 +77,19 @@ class SingleView(Layout):
         self._view(self._reserve(size, at=self.config.reserve_at), "heap", 0, size)
 
 
+class LowBitsView(Layout):
+    """zgc with one view (JDK 21+): the whole heap once, at the heap base bit."""
+    name = "none"
+    color_in_low_bits = True
+
+    def _build(self):
+        size, bits = self.config.heap_size, self.config.color_bits
+        if size > 1 << bits:
+            raise ReservationError(f"heap_size {size} does not fit below the heap base bit {bits} "
+                                   f"({1 << bits} bytes): lower heap_size or raise color_bits")
+        self._view(self._reserve(size, at=1 << bits, label="heap"), "heap", 0, size)
+
+
 class ColoredViews(Layout):
     name = "colored"
     colored = True
@@ -116,4 +133,6 @@ def open_layout(name, syscalls, backend, config):
         cls = LAYOUTS[name]
     except KeyError:
         raise ValueError(f"unknown mapping {name!r}: choose one of {', '.join(LAYOUTS)}") from None
+    if cls is SingleView and getattr(config, "collector", None) == "zgc":
+        cls = LowBitsView  # zgc's pointers carry a colour: with one view it goes in the low bits
     return cls(syscalls, backend, config)

@@ -426,7 +426,10 @@ static void test_config_errors(void)
     BADCFG(c.max_handles = 0, "max_handles");
     BADCFG(c.view_base[0] = 0, "view_base[0]");
     BADCFG(c.view_base[0] += 4096, "aligned");
-    BADCFG(c.colored = 2, "colored");
+    BADCFG(c.colored = 3, "colored");
+    BADCFG(c.colored = MH_VIEWS_LOW_BITS, "single bit"); /* the base is an mmap address */
+    BADCFG((c.colored = MH_VIEWS_LOW_BITS, c.view_base[0] = 1ull << 48), "at most 1<<47");
+    BADCFG((c.colored = MH_VIEWS_LOW_BITS, c.view_base[0] = 1ull << 42), "serial collector has one view");
     BADCFG((c.colored = 1, c.view_base[0] = 3ull << 42), "power of two");
     BADCFG((c.colored = 1, c.view_base[0] = 1ull << 42, c.view_base[1] = 1ull << 42,
             c.view_base[2] = 1ull << 44), "own view");

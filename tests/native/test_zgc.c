@@ -56,7 +56,13 @@ static int failures, checks;
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
 
-/* ---- the embedder: one memfd, three views ------------------------------ */
+/* ---- the embedder: one memfd, three views (or one) --------------------- */
+
+/* Which layout every heap of this run has: MH_VIEWS_MULTI (three views, JDK 17)
+ * or, with MINIHEAP_TEST_VIEWS=low-bits, MH_VIEWS_LOW_BITS (one view, the colour
+ * in the references' low bits, JDK 21+). Every test runs in both (test_zgc_c.py). */
+static int views_layout = MH_VIEWS_MULTI;
+static int nviews(void) { return views_layout == MH_VIEWS_MULTI ? 3 : 1; }
 
 typedef struct env {
     uint64_t heap_size;
@@ -72,7 +78,7 @@ typedef struct env {
 static int cb_commit(void *ctx, uint64_t off, uint64_t len)
 {
     env *e = ctx;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < nviews(); i++)
         if (mprotect((void *)(uintptr_t)(e->base[i] + off), len, PROT_READ | PROT_WRITE) != 0)
             return -1;
     return 0;
@@ -96,7 +102,7 @@ static void cb_on_gc(void *ctx, const mh_gc_event *ev)
 
 static int map_views(env *e, const uint64_t bases[3])
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < nviews(); i++) {
         void *want = (void *)(uintptr_t)bases[i];
         void *p = mmap(want, e->heap_size, PROT_NONE, MAP_SHARED | MAP_FIXED_NOREPLACE, e->fd, 0);
         if (p != want) {
@@ -140,14 +146,14 @@ static mh_heap *env_open(env *e, options o)
     memset(&c, 0, sizeof c);
     c.heap_size = e->heap_size;
     c.region_size = o.granule ? o.granule : 64 * KiB;
-    c.colored = 1;
+    c.colored = views_layout;
     c.collector = MH_COLLECTOR_ZGC;
     c.stepping = o.stepping;
     c.collection_interval_ms = o.interval_ms;
     c.keep_committed = o.keep_committed;
     c.max_handles = 1 << 16;
     for (int i = 0; i < 3; i++)
-        c.view_base[i] = e->base[i];
+        c.view_base[i] = e->base[i < nviews() ? i : 0];
     c.commit = cb_commit;
     c.on_gc = cb_on_gc;
     c.ctx = e;
@@ -160,7 +166,7 @@ static mh_heap *env_open(env *e, options o)
 static void env_close(env *e)
 {
     mh_heap_free(e->heap);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < nviews(); i++)
         munmap((void *)(uintptr_t)e->base[i], e->heap_size);
     close(e->fd);
     pthread_mutex_destroy(&e->lock);
@@ -268,6 +274,14 @@ static void test_basics(void)
     }
     mh_release(h, cur);
     uint64_t before = offset_of(h, head);
+    /* the reference's encoding: an address in its colour's view, or address << 16 | colour bit */
+    mh_ref ref = mh_handle_ref(h, head);
+    uint64_t address = e.base[views_layout == MH_VIEWS_MULTI ? MH_COLOR_REMAPPED : 0] + before;
+    CHECK(mh_ref_address(h, ref) == address, "0x%llx decodes to 0x%llx, not 0x%llx", (unsigned long long)ref,
+          (unsigned long long)mh_ref_address(h, ref), (unsigned long long)address);
+    CHECK(ref == (views_layout == MH_VIEWS_MULTI ? address
+                  : address << MH_LOW_BITS_SHIFT | (uint64_t)MH_LOW_BITS_COLOR0 << MH_COLOR_REMAPPED),
+          "reference 0x%llx for the object at 0x%llx", (unsigned long long)ref, (unsigned long long)address);
     for (int cycle = 0; cycle < 4; cycle++) {
         CHECK(mh_collect(h, 1) == 0, "collect: %s", mh_last_error_message(h));
         VERIFY(h);
@@ -1123,7 +1137,12 @@ static void test_config(void)
     c.view_base[0] = 1ull << 28;
     char err[512];
     mh_heap *h = mh_heap_new(&c, err, sizeof err);
-    CHECK(h == NULL && strstr(err, "coloured views"), "zgc without colours: %s", err);
+    CHECK(h == NULL && strstr(err, "coloured references"), "zgc without colours: %s", err);
+    c.colored = MH_VIEWS_LOW_BITS;
+    c.view_base[0] = 3ull << 28;
+    h = mh_heap_new(&c, err, sizeof err);
+    CHECK(h == NULL && strstr(err, "single bit"), "low-bits view not at a single bit: %s", err);
+    c.colored = MH_VIEWS_ONE;
     c.collector = 7;
     h = mh_heap_new(&c, err, sizeof err);
     CHECK(h == NULL && strstr(err, "not a collector"), "collector 7: %s", err);
@@ -1132,6 +1151,13 @@ static void test_config(void)
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : NULL;
+    const char *views = getenv("MINIHEAP_TEST_VIEWS");
+    if (views && strcmp(views, "low-bits") == 0)
+        views_layout = MH_VIEWS_LOW_BITS;
+    else if (views && strcmp(views, "multi") != 0) {
+        fprintf(stderr, "MINIHEAP_TEST_VIEWS=%s: use multi (three views) or low-bits (one view)\n", views);
+        return 2;
+    }
 #define RUN(name, call)                                \
     if (!only || strcmp(only, name) == 0) {            \
         int before = failures;                         \

@@ -41,36 +41,43 @@ def asan_exe(tmp_path_factory):
     return build(tmp_path_factory.mktemp("zgc"), "test_zgc_asan", SANITIZE)
 
 
+# Every test runs in both of zgc's layouts: three views (JDK 17) and one view with the colour in the
+# references' low bits (JDK 21+).
+@pytest.fixture(params=["multi", "low-bits"])
+def views(request):
+    return {"MINIHEAP_TEST_VIEWS": request.param}
+
+
 STEPPING = ["config", "basics", "pages", "mark-barrier", "relocate-barrier", "forwarding-race", "stale-store",
             "remap-after-gc-copy", "root-changes", "heal", "exhausted-stepping", "churn-stepping"]
 
 
 @pytest.mark.parametrize("name", STEPPING)
-def test_stepping_sanitized(asan_exe, name):
-    result = run(asan_exe, name, env={"MINIHEAP_COLOR_BITS": "28"})
+def test_stepping_sanitized(asan_exe, name, views):
+    result = run(asan_exe, name, env={"MINIHEAP_COLOR_BITS": "28", **views})
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{name}: ok" in result.stdout
 
 
-def test_random_stepping_sanitized(asan_exe):
+def test_random_stepping_sanitized(asan_exe, views):
     """Random mutator operations with a random GC step between each, checked against a model."""
-    result = run(asan_exe, "stepping-random", "1", "15000", env={"MINIHEAP_COLOR_BITS": "28"})
+    result = run(asan_exe, "stepping-random", "1", "15000", env={"MINIHEAP_COLOR_BITS": "28", **views})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "stepping-random: ok" in result.stdout
 
 
 @pytest.mark.parametrize("name", ["exhausted", "churn", "close", "threads", "inline"])
-def test_gc_thread_sanitized(asan_exe, name):
-    result = run(asan_exe, name, "1", env={"MINIHEAP_COLOR_BITS": "28"})
+def test_gc_thread_sanitized(asan_exe, name, views):
+    result = run(asan_exe, name, "1", env={"MINIHEAP_COLOR_BITS": "28", **views})
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{name}: ok" in result.stdout
 
 
-def test_optimised_at_jdk_addresses(tmp_path):
+def test_optimised_at_jdk_addresses(tmp_path, views):
     exe = build(tmp_path, "test_zgc_o2", ["-O2", "-Werror", "-DMH_TEST_MARK_STACK_CAP=32"])
     # pauses-allocate-nothing reads glibc's malloc counters: only this build (no sanitizer) has them
     for args in (["basics"], ["pauses-allocate-nothing"], ["stepping-random", "7", "20000"], ["threads", "1"]):
-        result = run(exe, *args)
+        result = run(exe, *args, env=views)
         assert result.returncode == 0, result.stdout + result.stderr
         assert " 0 failures" in result.stdout
 
@@ -86,9 +93,9 @@ DUTIES = {
 
 
 @pytest.mark.parametrize("duty", sorted(DUTIES))
-def test_removing_a_barrier_duty_is_caught(tmp_path, duty):
+def test_removing_a_barrier_duty_is_caught(tmp_path, duty, views):
     exe = build(tmp_path, f"test_zgc_{duty.lower()}", ["-O1", "-g", f"-DMH_TEST_{duty}"], werror=False)
     for name in DUTIES[duty]:
-        result = run(exe, name, timeout=120)
+        result = run(exe, name, timeout=120, env=views)
         assert result.returncode != 0 and f"{name}: FAILED" in result.stdout, (
             f"{name} passed with the barrier's {duty} removed:\n{result.stdout}{result.stderr}")

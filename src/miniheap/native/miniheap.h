@@ -124,6 +124,13 @@ typedef int32_t mh_handle;
 #define MH_COLOR_REMAPPED 2
 #define MH_COLOR_NONE 3
 
+/* How references are laid out (mh_config.colored; core/color.h says more). */
+#define MH_VIEWS_ONE 0           /* one view; a reference is the address (serial) */
+#define MH_VIEWS_MULTI 1         /* three views, one per colour; colour bit | offset (JDK 11-23 ZGC) */
+#define MH_VIEWS_LOW_BITS 2      /* one view at a single-bit base; address << 16 | colour (JDK 21+ ZGC) */
+#define MH_LOW_BITS_SHIFT 16     /* MH_VIEWS_LOW_BITS: address = ref >> 16 */
+#define MH_LOW_BITS_COLOR0 4096  /* MH_VIEWS_LOW_BITS: Marked0's bit (12); Marked1 13, Remapped 14 */
+
 /* Why a collection ran. */
 #define MH_CAUSE_ALLOCATION_FAILURE 0
 #define MH_CAUSE_EXPLICIT 1
@@ -271,11 +278,15 @@ typedef struct mh_config {
     uint64_t young_size;          /* bytes: eden + two survivors, a multiple of region_size */
     uint32_t survivor_ratio;      /* eden : one survivor, as -XX:SurvivorRatio (>= 1) */
     uint32_t tenuring_threshold;  /* promote at this age (0..15), as -XX:MaxTenuringThreshold */
-    int32_t colored;              /* 0: one view at view_base[0]; 1: three views, one per colour */
+    int32_t colored;              /* MH_VIEWS_*: 0 one view (serial), 1 three coloured views (zgc),
+                                     2 one view with the colour in the references' low bits (zgc) */
     uint32_t max_handles;         /* size of the handle table (roots) */
-    /* Where each view starts. Single view: view_base[0]. Coloured: indexed by
-     * MH_COLOR_MARKED0/1/REMAPPED; each base is one colour bit (e.g. 1<<42,
-     * 1<<43, 1<<44) so a colour is read from the pointer with a mask. */
+    /* Where each view starts. One view: view_base[0] (with the colour in the
+     * low bits, a single bit not below heap_size and at most 1<<47, e.g.
+     * 1<<42, so that base | offset is the address and fits above the 16 colour
+     * bits). Three views: indexed by MH_COLOR_MARKED0/1/REMAPPED; each base is
+     * one colour bit (e.g. 1<<42, 1<<43, 1<<44) so a colour is read from the
+     * pointer with a mask. */
     uint64_t view_base[3];
     /* Make [offset, offset+length) of the heap usable (commit) or give it back
      * (uncommit). Return 0 on success, -1 on failure (the heap then treats the
@@ -289,8 +300,8 @@ typedef struct mh_config {
      * JDK does with -Xms equal to -Xmx and -XX:+AlwaysPreTouch (the embedder
      * touches the pages): no commit inside a pause. */
     int32_t keep_committed;
-    /* MH_COLLECTOR_SERIAL (0, the default) or MH_COLLECTOR_ZGC. zgc needs the
-     * coloured views (colored = 1) and ignores young_size, survivor_ratio
+    /* MH_COLLECTOR_SERIAL (0, the default) or MH_COLLECTOR_ZGC. zgc needs
+     * coloured references (colored = MH_VIEWS_MULTI or MH_VIEWS_LOW_BITS) and ignores young_size, survivor_ratio
      * and tenuring_threshold. */
     int32_t collector;
     /* zgc: 1 runs no GC thread: a cycle runs on the mutator that needs it
@@ -403,10 +414,13 @@ int mh_verify(mh_heap *heap);
  * visible before a load heals it): 0 for a null slot, MH_BAD_REF on error.
  * mh_ref_color gives a reference's colour (MH_COLOR_NONE for null and in the
  * single view, or MH_ERROR); mh_ref_offset its heap offset, or MH_BAD_OFFSET
- * (for null too, or a reference into no view of this heap). */
+ * (for null too, or a reference into no view of this heap); mh_ref_address
+ * the address it is dereferenced at (core/color.h's ref_addr: the reference
+ * itself when multi-mapped, ref >> 16 with the colour in the low bits), or 0. */
 mh_ref mh_peek_slot(mh_heap *heap, mh_handle object, uint32_t slot);
 int mh_ref_color(mh_heap *heap, mh_ref ref);
 uint64_t mh_ref_offset(mh_heap *heap, mh_ref ref);
+uint64_t mh_ref_address(mh_heap *heap, mh_ref ref);
 
 /* The table of functions the C-level Python Ref calls (miniheap-pyapi.h, C
  * only): Python hands its address to miniheap._ref at import. */

@@ -151,6 +151,13 @@ uint64_t mh_ref_offset_unlocked(mh_heap *h, mh_ref ref)
     return off;
 }
 
+uint64_t mh_ref_address_unlocked(mh_heap *h, mh_ref ref)
+{
+    if (mh_ref_offset_unlocked(h, ref) == MH_BAD_OFFSET)
+        return 0;
+    return (uint64_t)(uintptr_t)ref_addr(&h->views, ref);
+}
+
 /* Payload copies, bounds-checked, for embedders that cannot hold mh_payload's
  * pointer safely: another thread's allocation may move the object between
  * getting the pointer and using it, while these copy under the heap's lock. */

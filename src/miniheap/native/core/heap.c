@@ -176,7 +176,16 @@ static bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
 static bool views_valid(const mh_config *c, char *err, size_t errlen)
 {
-    if (!c->colored) {
+    if (c->colored == MH_VIEWS_LOW_BITS) {
+        uint64_t b = c->view_base[0];
+        if (!is_pow2(b) || b < c->heap_size || b > (1ull << 47))
+            BAD("colour in the low bits: view_base[0] 0x%llx must be a single bit (a power of two) "
+                "not below heap_size %llu and at most 1<<47, so that the address shifted left by "
+                "16 fits in 64 bits, e.g. 1<<42", (unsigned long long)b,
+                (unsigned long long)c->heap_size);
+        return true;
+    }
+    if (c->colored == MH_VIEWS_ONE) {
         if (c->view_base[0] == 0 || c->view_base[0] % c->region_size)
             BAD("view_base[0] 0x%llx must be non-zero and aligned to region_size %llu; pass the "
                 "address where the embedder mapped the heap",
@@ -224,8 +233,10 @@ static bool config_valid(const mh_config *c, char *err, size_t errlen)
         BAD("heap_size %llu must be a non-zero multiple of region_size %llu, at most 4 TiB "
             "(MH_MAX_HEAP_SIZE)",
             (unsigned long long)c->heap_size, (unsigned long long)c->region_size);
-    if (c->colored != 0 && c->colored != 1)
-        BAD("colored %d must be 0 (one view) or 1 (three coloured views)", c->colored);
+    if (c->colored != MH_VIEWS_ONE && c->colored != MH_VIEWS_MULTI && c->colored != MH_VIEWS_LOW_BITS)
+        BAD("colored %d must be 0 (one view, MH_VIEWS_ONE), 1 (three coloured views, "
+            "MH_VIEWS_MULTI) or 2 (one view, the colour in the low bits, MH_VIEWS_LOW_BITS)",
+            c->colored);
     if (c->max_handles < 1 || c->max_handles > MH_MAX_HANDLES)
         BAD("max_handles %u must be between 1 and %u (MH_MAX_HANDLES)", c->max_handles, MH_MAX_HANDLES);
     if (!collector_of(c))
@@ -242,21 +253,8 @@ static void heap_geometry(mh_heap *h, const mh_config *c)
     h->region_shift = (unsigned)__builtin_ctzll(c->region_size);
     h->nregions = (uint32_t)(c->heap_size >> h->region_shift);
 
-    h->views.colored = c->colored;
-    if (c->colored) {
-        uint64_t lowest = UINT64_MAX;
-        for (int i = 0; i < 3; i++) {
-            h->views.base[i] = c->view_base[i];
-            h->views.color_mask |= c->view_base[i];
-            if (c->view_base[i] < lowest)
-                lowest = c->view_base[i];
-        }
-        h->views.offset_mask = lowest - 1;
-        views_set_good(&h->views, MH_COLOR_REMAPPED);
-    } else {
-        h->views.base[0] = c->view_base[0];
-        h->views.good = MH_COLOR_NONE;
-    }
+    views_init(&h->views, c->colored, c->view_base);
+    views_set_good(&h->views, MH_COLOR_REMAPPED); /* nothing for one uncoloured view */
 }
 
 /* Everything but the record and its lock (mh_heap_close, teardown.c). */

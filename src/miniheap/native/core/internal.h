@@ -284,6 +284,7 @@ int mh_age_unlocked(mh_heap *h, mh_handle x);
 int mh_space_of_unlocked(mh_heap *h, mh_handle x);
 int mh_ref_color_unlocked(mh_heap *h, mh_ref ref);
 uint64_t mh_ref_offset_unlocked(mh_heap *h, mh_ref ref);
+uint64_t mh_ref_address_unlocked(mh_heap *h, mh_ref ref);
 int mh_collect_unlocked(mh_heap *h, int full);
 int mh_collector_kind_unlocked(mh_heap *h);
 uint64_t mh_used_unlocked(mh_heap *h);

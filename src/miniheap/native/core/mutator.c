@@ -231,8 +231,7 @@ MH_API int mh_roots_grow(mh_mutator *m)
 
 MH_API void mh_mutator_unpoison(mh_mutator *m, uint64_t address, uint64_t size)
 {
-    /* an address in any view reads as a reference (multi-mapped views) */
-    space_unpoison(m->heap, ref_offset(&m->heap->views, address), size);
+    space_unpoison(m->heap, addr_offset(&m->heap->views, address), size);
 }
 
 MH_API mh_handle mh_mutator_handle(mh_mutator *m, mh_ref ref)

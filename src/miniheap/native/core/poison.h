@@ -19,10 +19,9 @@
 
 static inline void space_mark(const mh_heap *h, uint64_t offset, uint64_t length, bool dead)
 {
-    int views = h->views.colored ? 3 : 1;
+    int views = views_count(&h->views);
     for (int c = 0; c < views; c++) {
-        void *addr = (void *)(uintptr_t)(h->views.colored ? (h->views.base[c] | offset)
-                                                          : h->views.base[0] + offset);
+        void *addr = (void *)(uintptr_t)(h->views.base[c] + offset);
         if (dead)
             ASAN_POISON_MEMORY_REGION(addr, length);
         else

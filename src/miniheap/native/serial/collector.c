@@ -26,7 +26,7 @@ _Static_assert(MH_CARD_SHIFT == CARD_SHIFT && MH_CARD_DIRTY == CARD_DIRTY,
 
 static bool serial_config_valid(const mh_config *c, char *err, size_t errlen)
 {
-    if (c->colored)
+    if (c->colored != MH_VIEWS_ONE)
         BAD("the serial collector has one view (colored = 0): the coloured views are the zgc "
             "collector's (collector = MH_COLLECTOR_ZGC), as no JDK collector is generational with "
             "coloured pointers");

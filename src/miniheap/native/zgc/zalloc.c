@@ -199,16 +199,19 @@ mh_handle zalloc(mh_heap *h, uint32_t nrefs, uint32_t nbytes)
 
 /* ---- mutator records (core/mutator.c) ---------------------------------- */
 
-/* An attached record bumps the mutators' small page inline. Its addresses
- * are in the view of the good colour, so that an object's address is its
- * reference (ref_bits 0, no shift); at every flip of the good colour the
- * record is out of the way (it handed its pointer back before stopping) and
- * gets the page again in the new view. While a pause is pending, limit stays 0. */
+/* An attached record bumps the mutators' small page inline. Multi-mapped, its
+ * addresses are in the view of the good colour, so that an object's address is
+ * its reference (ref_bits 0, no shift); with the colour in the low bits, its
+ * addresses are in the one view and a reference is address << 16 | the good
+ * colour's bit (ref_bits). At every flip of the good colour the record is out
+ * of the way (it handed its pointer back before stopping) and gets the page
+ * again in the new view, or with the new colour bit. While a pause is pending,
+ * limit stays 0. */
 void zmutators_in(mh_heap *h)
 {
     zheap *z = h->z;
     zpage *pg = z->mut_page[ZPAGE_SMALL];
-    uint64_t base = h->views.base[h->views.good];
+    uint64_t base = views_alloc_base(&h->views);
     for (mh_mutator *m = h->mutators; m; m = m->next) {
         if (!pg || m->top < base + pg->start || m->top > base + pg->start + pg->size)
             continue; /* no page, or handed out before the page changed */
@@ -224,17 +227,19 @@ void zmutators_out(mh_heap *h)
 {
     zheap *z = h->z;
     zpage *pg = z->mut_page[ZPAGE_SMALL];
-    uint64_t base = h->views.base[h->views.good];
+    uint64_t base = views_alloc_base(&h->views);
     pthread_mutex_lock(&h->sp_lock);
     bool pausing = __atomic_load_n(&h->attention, __ATOMIC_ACQUIRE) & MH_ATTN_SAFEPOINT;
     for (mh_mutator *m = h->mutators; m; m = m->next) {
         m->top = pg ? base + pg->top : 0;
         uint64_t limit = pg && !pausing && !mutator_forced_slow(m) ? base + pg->start + pg->size : 0;
         __atomic_store_n(&m->limit, limit, __ATOMIC_RELAXED);
-        m->ref_bits = 0;
+        /* mh_new: ref = ((top - addr_base) << addr_shift) | ref_bits; mh_obj the reverse,
+         * ref_addr's decode (color.h) */
+        m->ref_bits = h->views.colored == MH_VIEWS_LOW_BITS ? h->views.color_bit[h->views.good] : 0;
         m->bad_mask = h->views.bad_mask;
         m->addr_base = 0;
-        m->addr_shift = 0;
+        m->addr_shift = h->views.shift;
         m->card_base = 0;
         m->card_from = UINT64_MAX; /* no write barrier */
     }

@@ -17,9 +17,10 @@
 
 static bool zgc_config_valid(const mh_config *c, char *err, size_t errlen)
 {
-    if (!c->colored)
-        BAD("the zgc collector needs the three coloured views (colored = 1): its load barrier "
-            "tells stale references by their colour; map Marked0, Marked1 and Remapped views");
+    if (c->colored == MH_VIEWS_ONE)
+        BAD("the zgc collector needs coloured references: its load barrier tells stale references "
+            "by their colour; map Marked0, Marked1 and Remapped views (colored = MH_VIEWS_MULTI, "
+            "JDK 17) or one view with the colour in the low bits (MH_VIEWS_LOW_BITS, JDK 21+)");
     if (c->region_size > (8u << 20))
         BAD("region_size %llu is too large for zgc: its granule (the small page) may be at most "
             "8 MiB (JDK 17's is 2 MiB); use 2M", (unsigned long long)c->region_size);
