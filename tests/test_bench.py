@@ -14,7 +14,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "src", "miniheap", "bench", "peers")
 DATA = pathlib.Path(ROOT) / "tests" / "data"
-NAMES = ("gcbench-native", "gcbench-python", "copy", "backends", "scaling", "zgc-latency")
+NAMES = ("gcbench-native", "gcbench-python", "copy", "backends", "scaling", "zgc-latency", "barrier")
 
 
 def _run_bench(*args, timeout=600, cwd=None):
@@ -156,6 +156,34 @@ def test_copy_rate_is_bytes_over_pause(quick_run):
         # the fraction is against the cold copy of the same bytes
         assert _median(cold, "of_memcpy") == 1.0
         assert math.isclose(_median(full, "of_memcpy"), _median(full, "gbs") / _median(cold, "gbs"), rel_tol=0.05)
+
+
+def test_barrier_cost_is_measured_for_every_layout_against_plain_pointers(quick_run):
+    from miniheap.bench import barrier
+
+    _, document = quick_run
+    bench = next(b for b in document["benchmarks"] if b["name"] == "barrier")
+    assert bench["status"] == "ok", bench["reason"]
+    names = [s["name"] for s in bench["subjects"]]
+    assert names == [name for name, *_ in barrier.LAYOUTS] + [barrier.PLAIN]
+    for subject in bench["subjects"]:
+        ns = subject["metrics"]["ns_per_load"]["samples"]
+        assert ns and all(x > 0 for x in ns), subject
+        if subject["name"] != barrier.PLAIN:
+            assert subject["metrics"]["loads_slow"]["samples"] == [0] * len(ns)  # nothing stale while timed
+
+
+@pytest.mark.parametrize("mapping, collector, kind", [
+    ("colored", "zgc", "MH_BARRIER_NONE"),        # zgc's references need the colour test
+    ("none", "zgc", "MH_BARRIER_TEST"),           # the colour in the low bits must be shifted away
+    ("colored", "zgc", "MH_BARRIER_TEST_SHIFT"),  # multi-mapped references are addresses
+])
+def test_barrier_chase_refuses_a_barrier_that_does_not_fit_the_layout(mapping, collector, kind):
+    from miniheap.bench import barrier
+    from miniheap.bench.common import BenchFailed
+
+    with pytest.raises(BenchFailed, match="chase failed: .*(colour|address)"):
+        barrier.measure({"mapping": mapping, "collector": collector}, kind, 1000)
 
 
 def test_backends_cover_every_backend_and_count_faults(quick_run):

@@ -21,10 +21,11 @@ import time
 import traceback
 
 from ..cli import Progress, quiet_on_broken_pipe
-from . import backends, copyrate, gcbench_native, gcbench_python, scaling, zgc_latency
+from . import backends, barrier, copyrate, gcbench_native, gcbench_python, scaling, zgc_latency
 from .common import BenchFailed, summary
 
-BENCHMARKS = {m.NAME: m for m in (gcbench_native, gcbench_python, copyrate, backends, scaling, zgc_latency)}
+BENCHMARKS = {m.NAME: m for m in (gcbench_native, gcbench_python, copyrate, backends, scaling, zgc_latency,
+                                  barrier)}
 
 
 def machine():

@@ -85,6 +85,25 @@ typedef struct mh_zlat_result {
 /* Build the live set, churn, check everything survived; 0, or -1 with result->error set. */
 int mh_zlat_run(mh_heap *heap, const mh_zlat_params *params, mh_zlat_result *result);
 
+/* The load barrier's cost per load (barrierbench.c): a dependent pointer chase of `loads` loads
+ * around a ring of `nodes` small objects on the heap, with the barrier `kind` (which must fit the
+ * heap's layout), and the same chase over a malloc'd copy through plain C pointers. */
+#define MH_BARRIER_NONE 0         /* no colour test, the reference is the address (serial) */
+#define MH_BARRIER_TEST 1         /* ref & bad_mask, the reference is the address (three views) */
+#define MH_BARRIER_TEST_SHIFT 2   /* ref & bad_mask, address = ref >> 16 (colour in the low bits) */
+#define MH_BARRIER_MH_GET 3       /* mh_get as miniheap-inline.h has it: the shift from the record */
+typedef struct mh_barrier_result {
+    int32_t ok;                   /* 1: both chases ended on the node they should */
+    char error[256];              /* why not */
+    uint64_t loads;
+    uint64_t heap_ns;             /* the chase through mh_get */
+    uint64_t plain_ns;            /* the chase through plain pointers */
+    uint64_t loads_slow;          /* loads that took the barrier's slow path while timed (0 expected) */
+    uint64_t heap_checksum, plain_checksum;
+} mh_barrier_result;
+
+int mh_bench_barrier(mh_heap *heap, int kind, uint32_t nodes, uint64_t loads, mh_barrier_result *r);
+
 /* A monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
 uint64_t mh_bench_now_ns(void);
 
