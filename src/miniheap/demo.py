@@ -2,7 +2,10 @@
 
 Seven sections, each headed so a newcomer can follow: the configuration and where each value came from;
 the system calls that built the heap; the heap's views in /proc/self/maps; one object read through
-every view; a workload with the GC log streaming; memory at checkpoints, explained; a summary.
+every view; a workload with the GC log streaming; memory at checkpoints, explained; a summary. With the
+zgc collector an eighth puts its two layouts side by side: the same workload on three coloured views
+(JDK 11-23) and on one view with the colour in the pointer's low bits (JDK 21+), their RSS against PSS
+and what the load barrier costs per load in each.
 """
 import sys
 import time
@@ -174,6 +177,85 @@ def show_object_through_views(heap, out):
         print(f"The addresses differ only in the colour bits ({bits}, {bits + 1}, {bits + 2}): a pointer of any "
               f"colour can be\ndereferenced as it is, which is what ZGC's multi-mapping bought.", file=out)
     obj.release()
+
+
+class _NoSampler:
+    def sample(self, label):
+        pass
+
+
+# The zgc collector's two layouts, as the side-by-side section names them.
+LAYOUT_TITLES = {"colored": "three views (JDK 11-23)", "none": "one view, colour in low bits (JDK 21+)"}
+
+
+def layout_figures(heap):
+    """What section 8 shows of a heap: its views' RSS and PSS, the backing, one new object's pointer."""
+    snap = heap.memory()
+    probe = heap.alloc(refs=0, data=8)
+    pointer, address = probe.pointer, probe.address
+    probe.release()
+    return {"title": LAYOUT_TITLES[heap.config.mapping], "views": len(heap.layout.views),
+            "rss": snap.views_rss, "pss": snap.views_pss, "backing": snap.backing,
+            "pointer": pointer, "address": address,
+            "view_list": [{"name": v.name, "start": v.start, "length": v.length, "rss": v.rss, "pss": v.pss}
+                          for v in snap.views]}
+
+
+def compare_layouts(config, first, megabytes, out):
+    """Section 8: the run's heap (``first``: its layout_figures, taken before it closed) beside the same
+    workload on zgc's other layout, a second heap of the same configuration, pretouched the same way,
+    built once the first is gone (one heap per process, as one JVM: both use the same addresses):
+    views, RSS against PSS, one pointer, and the load barrier's cost per load in each. Returns the
+    figures for the JSON."""
+    from .bench import barrier
+    from .heap import Heap
+    from .sizes import format_size
+
+    other_mapping = "none" if config.mapping == "colored" else "colored"
+    print(f"The run's heap is closed; the same {megabytes} MiB workload now runs on a second heap that differs "
+          f"only in its layout\n(mapping {other_mapping}), at the same addresses:", file=out, flush=True)
+    other = Heap(config.evolve(mapping=other_mapping, collector="zgc", gc_log="off"))
+    try:
+        run_workload(other, megabytes, _Quiet(), _NoSampler())
+        other.collect(full=True)
+        other.verify()
+        figures = {config.mapping: first, other_mapping: layout_figures(other)}
+    finally:
+        other.close()
+    print(f"\n  {'layout':<40}{'views':>6}{'views RSS':>11}{'views PSS':>11}{'RSS/PSS':>9}{'backing':>10}",
+          file=out)
+    for mapping in ("colored", "none"):
+        f = figures[mapping]
+        print(f"  {f['title']:<40}{f['views']:>6}{format_size(f['rss']):>11}{format_size(f['pss']):>11}"
+              f"{f['rss'] / max(f['pss'], 1):>9.2f}{format_size(f['backing']):>10}", file=out)
+    multi, one = figures["colored"], figures["none"]
+    print("\nPretouched through every view, the three views count each page three times in RSS (what ps "
+          "and top show);\nthe one view counts it once: RSS = PSS, the heap at its real size. That was one "
+          "reason JDK 21's generational\nZGC gave up multi-mapping (JEP 439); the address space the views "
+          "cost was another.", file=out)
+    print(f"\nOne new object's pointer in each (Ref.pointer: the 64 bits a field stores):\n"
+          f"  three views  {multi['pointer']:#018x}  the address itself, in the view of its colour\n"
+          f"  one view     {one['pointer']:#018x}  address {one['address']:#x} << 16 | colour bit "
+          f"{one['pointer'] & 0xffff:#06x}\n"
+          f"With one view a pointer is no address: every dereference strips the colour first "
+          f"(address = pointer >> 16).", file=out)
+    costs = barrier.measure_layouts()
+    plain = costs[barrier.PLAIN]
+    print(f"\nWhat the load barrier costs per load (a pointer chase in the L1 cache, {barrier.QUICK_LOADS // 10**6}M "
+          f"loads each;\npython -m miniheap bench barrier measures it with more runs):", file=out)
+    for name, ns in costs.items():
+        print(f"  {name:<28} {ns:6.2f} ns per load  ({ns / plain:.2f} x plain pointers)", file=out)
+    print("The colour test is an AND and a predicted branch, off the chain from one load to the next; the "
+          "shift is on it.", file=out)
+    return {"layouts": figures, "barrier_ns": costs}
+
+
+class _Quiet:
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
 
 
 def walk(node):
@@ -403,7 +485,13 @@ def run(argv=None, out=None, prog=None):
         summary(heap, out, time.monotonic() - wall_start)
         run = sampler.finish()
         checkpoints = {"before": before, "after": after, "after_full": heap.memory()}
-        write_outputs(args, run, checkpoints, out)
+        first = layout_figures(heap) if heap.config.collector == "zgc" else None
+    side_by_side = None
+    if first is not None:
+        heading(8, "Side by side: three views (JDK 11-23) and one view, the colour in the pointer's low "
+                   "bits (JDK 21+)", out)
+        side_by_side = compare_layouts(heap.config, first, args.work, out)
+    write_outputs(args, run, checkpoints, out, side_by_side)
     return 0
 
 
@@ -414,7 +502,7 @@ def _progress_wanted():
         return False
 
 
-def write_outputs(args, run, checkpoints, out):
+def write_outputs(args, run, checkpoints, out, side_by_side=None):
     """The files asked for on the command line, all drawn from the same recording."""
     if args.plot:
         from .plot import write_png
@@ -432,13 +520,13 @@ def write_outputs(args, run, checkpoints, out):
         print(f"trace events written to {args.trace_events} (open in ui.perfetto.dev or chrome://tracing)",
               file=out)
     if args.json:
-        write_json(args.json, run, checkpoints)
+        write_json(args.json, run, checkpoints, side_by_side)
         print(f"figures written to {args.json} (JSON: config, collections in time order, memory)", file=out)
 
 
-def write_json(path, run, checkpoints):
+def write_json(path, run, checkpoints, side_by_side=None):
     """The run's figures as JSON: typed configuration values, the collections in time order with their
-    kind and cause, the spans, the memory checkpoints."""
+    kind and cause, the spans, the memory checkpoints, and (zgc) the two layouts side by side."""
     import json
 
     import attrs
@@ -446,6 +534,8 @@ def write_json(path, run, checkpoints):
     record = run.to_json()
     record["trace"] = record.pop("strace")
     record["memory"] = {name: attrs.asdict(snap) for name, snap in checkpoints.items()}
+    if side_by_side is not None:
+        record["side_by_side"] = side_by_side
     with open(path, "w") as f:
         json.dump(record, f, indent=1)
         f.write("\n")

@@ -26,7 +26,7 @@ QUICK_LOADS = 2_000_000
 
 # (subject name, HeapConfig fields, the chase's barrier, what it measures)
 LAYOUTS = (
-    ("serial, one view", {"collector": "serial", "mapping": "none"}, "MH_BARRIER_NONE",
+    ("serial, no barrier", {"collector": "serial", "mapping": "none"}, "MH_BARRIER_NONE",
      "no load barrier (serial has none): load the slot, dereference the reference as it is"),
     ("zgc, three views", {"collector": "zgc", "mapping": "colored"}, "MH_BARRIER_TEST",
      "JDK 17's multi-mapping: ref & bad_mask, the reference dereferenced as it is"),
