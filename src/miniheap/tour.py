@@ -7,7 +7,9 @@ the command can be run from another terminal while the process still holds the m
 
 The first six steps build the views by hand from the layers (reservation, backend); the next two hand
 the same layout to miniheap's collector, to show a coloured pointer healed by the load barrier and a
-collection; then huge pages, then everything is closed and the tour checks nothing is left.
+collection; the ninth puts that layout beside JDK 21+'s (one view, the colour in the pointer's low
+bits: RSS equals PSS) with the load barrier's cost per load in each; then huge pages, then everything
+is closed and the tour checks nothing is left.
 
 ``--no-pause`` runs straight through (scripts, CI); with no standard input it does the same.
 ``--figures`` adds one JSON line per step (``figures {...}``) with the numbers the step printed, so a
@@ -67,7 +69,7 @@ class Tour:
         self.reservations, self.views, self.backend, self.heap = [], [], None, None
         self.recorder, self.recording = None, None  # for --html and --trace-events
         self.logged = 0  # collections whose GC log lines a step has shown
-        self.number, self.total = 0, 10
+        self.number, self.total = 0, 11
         self.quit = False
 
     # -- output ----------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ class Tour:
     def run(self):
         steps = (self.reserve, self.create_backing, self.map_first_view, self.map_other_views,
                  self.write_and_read, self.touch_all, self.coloured_pointer, self.collection,
-                 self.huge_pages, self.close)
+                 self.one_view, self.huge_pages, self.close)
         try:
             for step in steps:
                 if self.quit:
@@ -361,6 +363,68 @@ class Tour:
             figures)
         del live
 
+    def one_view(self):
+        """The same heap the JDK 21+ way, beside the three views: both pretouched, both holding the
+        same objects; RSS against PSS for each, a pointer of each, the barrier's cost per load."""
+        from .bench import barrier
+        from .heap import Heap
+
+        self.heap.close()  # one heap per process, as one JVM: the new heaps take the same addresses
+        self.heap = None
+        costs = barrier.measure_layouts()  # its own small heaps, at the same addresses: first
+        heaps = {}
+        try:
+            for mapping in ("colored", "none"):
+                # the second heap's one view sits at 1<<bits, where the first has its Marked0 view:
+                # the first moves up one bit (its views at bits+1..bits+3 for this step only)
+                bits = self.bits + 1 if mapping == "colored" else self.bits
+                heap = heaps[mapping] = Heap(self.config.evolve(mapping=mapping, collector="zgc", pretouch=True,
+                                                                color_bits=bits))
+                keep = heap.alloc(refs=64, data=0)
+                for i in range(64):
+                    keep[i] = heap.alloc(refs=0, data=1000)
+                heap.collect(full=True)
+                heap.verify()
+            self._one_view_step(heaps, costs)
+        finally:
+            for heap in heaps.values():
+                heap.close()
+
+    def _one_view_step(self, heaps, costs):
+        multi, one = heaps["colored"], heaps["none"]
+        f_multi, f_one = self.view_figures(multi.layout.views), self.view_figures(one.layout.views)
+        rows = []
+        for title, f in (("three views (JDK 11-23)", f_multi), ("one view (JDK 21+)", f_one)):
+            rss = sum(v["rss"] for v in f["views"])
+            pss = sum(v["pss"] for v in f["views"])
+            rows.append(f"  {title:<26} {len(f['views'])} view{'s' if len(f['views']) > 1 else ' '}  "
+                        f"RSS {human(rss):>9}  PSS {human(pss):>9}  RSS/PSS {rss / max(pss, 1):.2f}")
+        view = one.layout.views[0]
+        obj = one.alloc(refs=0, data=8)
+        pointer, address = obj.pointer, obj.address
+        obj.release()
+        plain = costs[barrier_plain()]
+        cost_lines = "\n".join(f"  {name:<28} {ns:5.2f} ns per load ({ns / plain:.2f} x plain pointers)"
+                               for name, ns in costs.items())
+        self.step(
+            "the JDK 21+ way: one view, the colour in the pointer's low bits",
+            f"Two zgc heaps of {format_size(self.size)}, both pretouched through every view and holding the same "
+            f"objects: the three views of the steps before (moved up one bit, to 1<<{self.bits + 1}.., so both fit "
+            f"in one process), and one view at 1<<{self.bits}, where JDK 25 maps its one java_heap.\n"
+            + "\n".join(rows) + "\n"
+            f"With one view every page is counted once: RSS equals PSS. The colour did not go away, it moved "
+            f"into the pointer's low 16 bits, and the address into the bits above them (JDK 21's layout):\n"
+            f"{describe_low_bits_pointer(pointer)}\n"
+            f"So every dereference first strips the colour (pointer >> 16): one more instruction per load, on "
+            f"the chain from one load to the next. Measured here (a pointer chase in the L1 cache):\n{cost_lines}",
+            [(f"grep -E '^{view.start:x}-' /proc/{self.pid}/maps", "the one view: one line, rw-s"),
+             self.smaps_check(view),
+             self.smaps_check(multi.layout.views[0]),
+             (f"ps -o rss= -p {self.pid}", "the process's RSS in KiB: both heaps, the three views three times")],
+            {"views": f_multi["views"] + f_one["views"], "rss": memory.quick(),
+             "three_views": [v["start"] for v in f_multi["views"]], "one_view": [v["start"] for v in f_one["views"]],
+             "pointer": pointer, "address": address, "barrier_ns": costs})
+
     def huge_pages(self):
         need = 4  # pages of 2 MiB: a small heap of 8 MiB
         free = hugepages.free_pages()
@@ -438,6 +502,26 @@ class Tour:
         if self.heap is not None:
             self.heap.close()
             self.heap = None
+
+
+def barrier_plain():
+    from .bench import barrier
+
+    return barrier.PLAIN
+
+
+def describe_low_bits_pointer(value):
+    """A reference of the one-view layout: address << 16 | colour bit, its colour bits marked."""
+    from ._native import lib
+
+    colour_bits = [lib.MH_LOW_BITS_COLOR0 << c for c in range(3)]
+    colour = [COLOR_NAMES[c] for c in range(3) if value & colour_bits[c]]
+    low = format(value & 0xFFFF, "016b")
+    marks = "".join("^" if 12 <= b <= 14 else " " for b in range(15, -1, -1))
+    return (f"  value            {value:#018x}\n"
+            f"  bits 15..0       {low}\n"
+            f"                   {marks}  bits 14, 13, 12: the colour = {colour[0] if len(colour) == 1 else 'none'}\n"
+            f"  address          {value >> 16:#x} (value >> 16)")
 
 
 def _colour_of(value, bits):
