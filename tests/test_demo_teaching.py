@@ -45,6 +45,14 @@ def test_the_default_run_shows_three_pretouched_views_of_one_memfd(tmp_path):
         assert abs(pss - snap["backing"]) <= 64 << 10, (name, pss, snap["backing"])  # ... PSS about the backing
         assert snap["touched"] == snap["backing"]
     assert "(3.0 times as much)" in result.stdout
+    # ... and beside it the same workload JDK 21+'s way: one view at the same base, RSS = PSS
+    side = run["side_by_side"]["layouts"]
+    assert side["none"]["view_list"][0]["start"] == 1 << COLOR_BITS
+    assert side["colored"]["rss"] / side["colored"]["pss"] >= 2.5
+    assert side["none"]["rss"] == side["none"]["pss"] and abs(side["none"]["pss"] - side["none"]["backing"]) <= 64 << 10
+    assert "RSS = PSS, the heap at its real size" in result.stdout
+    assert set(run["side_by_side"]["barrier_ns"]) == {"serial, no barrier", "zgc, three views",
+                                                      "zgc, one view (low bits)", "plain C pointers"}
     assert f"figures written to {out} (JSON" in result.stdout  # each file asked for is announced
 
 
