@@ -364,37 +364,34 @@ class Tour:
         del live
 
     def one_view(self):
-        """The same heap the JDK 21+ way, beside the three views: both pretouched, both holding the
-        same objects; RSS against PSS for each, a pointer of each, the barrier's cost per load."""
+        """The same heap the JDK 21+ way, after the three views: both pretouched, both holding the same
+        objects, built one after the other at the same addresses (one heap per process, as one JVM);
+        RSS against PSS for each, a pointer of each, the barrier's cost per load."""
         from .bench import barrier
         from .heap import Heap
 
-        self.heap.close()  # one heap per process, as one JVM: the new heaps take the same addresses
+        self.heap.close()
         self.heap = None
         costs = barrier.measure_layouts()  # its own small heaps, at the same addresses: first
-        heaps = {}
-        try:
-            for mapping in ("colored", "none"):
-                # the second heap's one view sits at 1<<bits, where the first has its Marked0 view:
-                # the first moves up one bit (its views at bits+1..bits+3 for this step only)
-                bits = self.bits + 1 if mapping == "colored" else self.bits
-                heap = heaps[mapping] = Heap(self.config.evolve(mapping=mapping, collector="zgc", pretouch=True,
-                                                                color_bits=bits))
-                keep = heap.alloc(refs=64, data=0)
-                for i in range(64):
-                    keep[i] = heap.alloc(refs=0, data=1000)
-                heap.collect(full=True)
-                heap.verify()
-            self._one_view_step(heaps, costs)
-        finally:
-            for heap in heaps.values():
-                heap.close()
+        figures = {}
+        for mapping in ("colored", "none"):
+            heap = self.heap = Heap(self.config.evolve(mapping=mapping, collector="zgc", pretouch=True))
+            keep = heap.alloc(refs=64, data=0)
+            for i in range(64):
+                keep[i] = heap.alloc(refs=0, data=1000)
+            heap.collect(full=True)
+            heap.verify()
+            figures[mapping] = self.view_figures(heap.layout.views)
+            if mapping == "colored":
+                heap.close()  # the one view takes the Marked0 view's address
+                self.heap = None
+        self._one_view_step(self.heap, figures, costs)
+        self.heap.close()
+        self.heap = None
 
-    def _one_view_step(self, heaps, costs):
-        multi, one = heaps["colored"], heaps["none"]
-        f_multi, f_one = self.view_figures(multi.layout.views), self.view_figures(one.layout.views)
+    def _one_view_step(self, one, figures, costs):
         rows = []
-        for title, f in (("three views (JDK 11-23)", f_multi), ("one view (JDK 21+)", f_one)):
+        for title, f in (("three views (JDK 11-23)", figures["colored"]), ("one view (JDK 21+)", figures["none"])):
             rss = sum(v["rss"] for v in f["views"])
             pss = sum(v["pss"] for v in f["views"])
             rows.append(f"  {title:<26} {len(f['views'])} view{'s' if len(f['views']) > 1 else ' '}  "
@@ -408,10 +405,10 @@ class Tour:
                                for name, ns in costs.items())
         self.step(
             "the JDK 21+ way: one view, the colour in the pointer's low bits",
-            f"Two zgc heaps of {format_size(self.size)}, both pretouched through every view and holding the same "
-            f"objects: the three views of the steps before (moved up one bit, to 1<<{self.bits + 1}.., so both fit "
-            f"in one process), and one view at 1<<{self.bits}, where JDK 25 maps its one java_heap.\n"
-            + "\n".join(rows) + "\n"
+            f"Two zgc heaps of {format_size(self.size)}, one after the other at the same addresses, both "
+            f"pretouched through every view and holding the same objects: the three views of the steps "
+            f"before (measured, then closed), and one view at 1<<{self.bits}, where JDK 25 maps its one "
+            f"java_heap (still open).\n" + "\n".join(rows) + "\n"
             f"With one view every page is counted once: RSS equals PSS. The colour did not go away, it moved "
             f"into the pointer's low 16 bits, and the address into the bits above them (JDK 21's layout):\n"
             f"{describe_low_bits_pointer(pointer)}\n"
@@ -419,10 +416,8 @@ class Tour:
             f"the chain from one load to the next. Measured here (a pointer chase in the L1 cache):\n{cost_lines}",
             [(f"grep -E '^{view.start:x}-' /proc/{self.pid}/maps", "the one view: one line, rw-s"),
              self.smaps_check(view),
-             self.smaps_check(multi.layout.views[0]),
-             (f"ps -o rss= -p {self.pid}", "the process's RSS in KiB: both heaps, the three views three times")],
-            {"views": f_multi["views"] + f_one["views"], "rss": memory.quick(),
-             "three_views": [v["start"] for v in f_multi["views"]], "one_view": [v["start"] for v in f_one["views"]],
+             (f"ps -o rss= -p {self.pid}", "the process's RSS in KiB: the heap counted once")],
+            {"views": figures["none"]["views"], "rss": memory.quick(), "three_views": figures["colored"]["views"],
              "pointer": pointer, "address": address, "barrier_ns": costs})
 
     def huge_pages(self):
