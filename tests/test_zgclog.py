@@ -59,8 +59,14 @@ def shapes_of(text):
 
 
 def miniheap_log(selector, collector_events=True):
+    return miniheap_run(selector)[0]
+
+
+def miniheap_run(selector, **overrides):
+    """The log of a short zgc run at this selector (three System.gc() cycles, then allocation until the
+    heap is exhausted: a stall), and the run's events."""
     out = io.StringIO()
-    config = small_config("memfd", "colored", collector="zgc", gc_log="off")
+    config = small_config("memfd", "colored", collector="zgc", gc_log="off", **overrides)
     with Heap(config) as heap:
         log = GCLog(selector, out, start=heap.started, format=ZgcFormat())
         log.log_start(config, heap.views)
@@ -76,9 +82,10 @@ def miniheap_log(selector, collector_events=True):
         except Exception as e:  # the heap ran out: it stalled for a cycle first
             stall = e
         assert stall is not None
-        for event in heap.events:
+        events = list(heap.events)
+        for event in events:
             log.log_event(event)
-    return out.getvalue()
+    return out.getvalue(), events
 
 
 def test_every_line_we_print_has_a_jdk17_shape():
@@ -90,10 +97,23 @@ def test_every_line_we_print_has_a_jdk17_shape():
 
 
 def test_each_cycle_prints_every_line_the_jdk_prints_for_a_cycle():
-    ours = shapes_of(miniheap_log("gc*"))
+    # a heap with medium pages, as the fixture's (-Xmx128m: Medium Page Size 4M)
+    ours = shapes_of(miniheap_run("gc*", heap_size="64M")[0])
     jdk_cycle = [s for s in shapes_of(JDK_STAR) if s[1].startswith("GC(N) ") and not any(x in s[0] + s[1] for x in JDK_ONLY)]
     missing = sorted(set(jdk_cycle) - set(ours))
     assert not missing, "JDK lines we never print:\n" + "\n".join(map(str, missing))
+
+
+@pytest.mark.parametrize("heap_size, medium", [("8M", False), ("64M", True)])
+def test_the_medium_pages_line_only_when_the_heap_has_medium_pages(heap_size, medium):
+    # JDK 17 prints "Medium Pages: ..." only with a medium page size (ZStatRelocation: not at -Xmx64m,
+    # whose init line says "Medium Page Size: N/A"; the gc* fixture's -Xmx128m has 4M medium pages)
+    text, _ = miniheap_run("gc*", heap_size=heap_size)
+    init = re.search(r"Medium Page Size: (\S+)", text)[1]
+    assert (init != "N/A") == medium
+    reloc = re.findall(r"GC\(\d+\) (\w+) Pages: ", text)
+    assert reloc and ("Medium" in reloc) == medium, (init, sorted(set(reloc)))
+    assert "Medium Pages: " in JDK_STAR and "Medium Page Size: 4M" in JDK_STAR
 
 
 def test_the_gc_selector_prints_what_the_jdk_prints_at_gc():
@@ -148,3 +168,4 @@ def test_fixture_is_real_jdk17_zgc_output(fixture):
     text = (DATA / fixture).read_text()
     assert "Using The Z Garbage Collector" in text
     assert re.search(r"GC\(\d+\) Garbage Collection \(Warmup\) \d+M\(\d+%\)->\d+M\(\d+%\)", text)
+

@@ -124,6 +124,7 @@ class ZgcFormat:
     def __init__(self, max_tenuring_threshold: int = 15):
         self._pauses: list[tuple[float, float]] = []  # (start, end) of every pause so far: the MMU
         self._mmu = {w: 100.0 for w in MMU_WINDOWS_MS}
+        self._medium_pages = True  # whether the heap has medium pages: known once start_lines has run
 
     def start_lines(self, config, views=None, at: float = 0.0) -> Iterator[Line]:
         from miniheap import __version__ as version
@@ -134,6 +135,7 @@ class ZgcFormat:
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 0
         huge = config.backend == "memfd-hugetlb"
         medium = medium_page_size(config.heap_size, config.region_size)
+        self._medium_pages = medium > 0
         view_mb = config.heap_size >> 20
         backing = {"memfd": "/memfd:miniheap", "memfd-hugetlb": "/memfd:miniheap.hugetlb",
                    "shm-mremap": "SysV shared memory (shmget)", "anon-mremap": "/dev/zero (deleted), MAP_SHARED"}
@@ -193,7 +195,7 @@ class ZgcFormat:
         yield Line(_INFO, ("gc", "marking"), f"{gid} Mark: 1 stripe(s), 0 proactive flush(es), {ends} terminate "
                                              f"flush(es), 0 completion(s), {max(ends - 1, 0)} continuation(s) ", end)
         yield Line(_INFO, ("gc", "marking"), f"{gid} Mark Stack Usage: {_m(field_of(event, 'mark_stack_bytes'))}", end)
-        yield from self._reloc_lines(event, gid, end)
+        yield from self._reloc_lines(event, gid, end, self._medium_pages)
         yield from self._heap_lines(event, gid, end)
         capacity = int(field_of(event, "capacity"))
         yield Line(_INFO, ("gc",), f"{cycle_title(event)} {_size_pct(field_of(event, 'used_before'), capacity)}->"
@@ -211,12 +213,15 @@ class ZgcFormat:
             self._mmu[w] = min(self._mmu[w], max(0.0, 100.0 * (window - paused) / window))
 
     @staticmethod
-    def _reloc_lines(event, gid: str, end: float) -> Iterator[Line]:
+    def _reloc_lines(event, gid: str, end: float, medium_pages: bool = True) -> Iterator[Line]:
+        # JDK 17's ZStatRelocation prints the Medium line only when the heap has medium pages
         pages = field_of(event, "pages")
         page_bytes = field_of(event, "page_bytes")
         empty = field_of(event, "empty_bytes")
         relocated = field_of(event, "relocated_bytes")
         for t, name in enumerate(PAGE_TYPES):
+            if name == "Medium" and not medium_pages:
+                continue
             yield Line(_INFO, ("gc", "reloc"), f"{gid} {name} Pages: {int(pages[t])} / {_m(page_bytes[t])}, "
                                                f"Empty: {_m(empty[t])}, Relocated: {_m(relocated[t])}, In-Place: 0", end)
         yield Line(_INFO, ("gc", "reloc"), f"{gid} Forwarding Usage: {_m(field_of(event, 'forwarding_bytes'))}", end)
