@@ -169,3 +169,31 @@ def test_fixture_is_real_jdk17_zgc_output(fixture):
     assert "Using The Z Garbage Collector" in text
     assert re.search(r"GC\(\d+\) Garbage Collection \(Warmup\) \d+M\(\d+%\)->\d+M\(\d+%\)", text)
 
+
+@pytest.mark.parametrize("selector", ["gc", "gc*"])
+def test_a_gc_log_parser_from_pypi_reads_our_zgc_log_as_zgc(selector):
+    """jvmind-ce's parser (tests/test_gclog_jdk.py says where it comes from) takes a real JDK 17 ZGC log
+    as collector "Z": ours must be read the same, with our cycles' figures and phase times."""
+    from .test_gclog_jdk import jvmind_gc_analyzer
+
+    analyzer = jvmind_gc_analyzer()
+    jdk = analyzer.parse_gc_log(JDK_STAR if selector == "gc*" else JDK)
+    assert jdk["collector"] == "Z" and jdk["events"]  # the control
+    text, events = miniheap_run(selector)
+    ours = analyzer.parse_gc_log(text)
+    assert ours["collector"] == "Z", ours["collector"]
+    cycles = {int(e.id): e for e in events if e.zgc and not e.stall}
+    parsed = [e for e in ours["events"] if e.category not in ("ZGC", "Concurrent")]
+    assert parsed, "the parser found none of our cycles"
+    for got in parsed:  # the cycles it reads at gc level (System.gc(), Allocation Stall, ...)
+        event = cycles[got.id]
+        assert (got.heap_before_mb, got.heap_after_mb) == (event.used_before >> 20, event.used_after >> 20)
+        assert got.cause in ("System.gc()", "Allocation Stall", "Allocation Rate", "Warmup")
+    if selector == "gc*":
+        assert ours["heap_max_mb"] == small_config("memfd").heap_size >> 20
+        jdk_phases = {e.cause for e in jdk["events"] if e.category in ("ZGC", "Concurrent")}
+        phases = [(e.id, e.category, e.cause, e.duration_ms) for e in ours["events"] if e.category in ("ZGC", "Concurrent")]
+        want = [(gid, "ZGC" if p.pause else "Concurrent", p.name, round(p.duration_ns / 1e6, 3))
+                for gid, event in sorted(cycles.items()) for p in event.phases]
+        assert sorted(phases) == sorted(want)
+        assert {p[2] for p in phases} == jdk_phases - {"Concurrent Process Non-Strong References"}
