@@ -49,7 +49,7 @@ def views(request):
 
 
 STEPPING = ["config", "basics", "pages", "mark-barrier", "relocate-barrier", "forwarding-race", "stale-store",
-            "remap-after-gc-copy", "root-changes", "heal", "exhausted-stepping", "churn-stepping"]
+            "remap-after-gc-copy", "root-changes", "heal", "reserve-comes-back", "exhausted-stepping", "churn-stepping"]
 
 
 @pytest.mark.parametrize("name", STEPPING)

@@ -154,9 +154,61 @@ static uint32_t granules_for(const zpages *p, int type, uint64_t size)
     return (uint32_t)((size + p->granule - 1) >> p->granule_shift);
 }
 
+static void top_up_reserve(zpages *p);
+
+/* On a mutator thread, before it takes a page: make the relocation reserve
+ * whole again. The GC thread refills it only from committed free granules
+ * (it never commits), so a reserve its target pages took when no page was
+ * freed after (Pause Relocate Start copying many roots' objects, each page
+ * keeping one it had no target for) would stay short while the only free
+ * granules are uncommitted, and Select would choose nothing ever after. A
+ * mutator may commit: it reserves a free granule and commits it. A granule
+ * reserved but not yet committed is not a target for the GC thread (it takes
+ * committed ones only); if the commit fails, it is free again and the
+ * mutator's own allocation goes on (it will most likely fail to commit too,
+ * and say so). */
+static void refill_reserve(zheap *z)
+{
+    zpages *p = &z->pages;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        if (p->nreserved >= p->reserve_small) {
+            pthread_mutex_unlock(&p->lock);
+            return;
+        }
+        top_up_reserve(p); /* committed free granules first */
+        int64_t g = -1;
+        if (p->nreserved < p->reserve_small)
+            g = find_run(p, 1, 1, ZGRANULE_FREE, false, false);
+        if (g >= 0) {
+            p->state[g] = ZGRANULE_RESERVED;
+            p->nfree--;
+            p->nreserved++;
+            raise_end(p, (uint32_t)g + 1);
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (g < 0)
+            return;
+        int saved = z->h->error;
+        bool ok = granule_commit(z, (uint32_t)g, 1);
+        z->h->error = saved;
+        if (!ok) {
+            pthread_mutex_lock(&p->lock);
+            if (!p->page_of[g] && p->state[g] == ZGRANULE_RESERVED && !p->committed[g]) {
+                p->state[g] = ZGRANULE_FREE;
+                p->nreserved--;
+                p->nfree++;
+            }
+            pthread_mutex_unlock(&p->lock);
+            return;
+        }
+    }
+}
+
 zpage *zpage_alloc_mutator(zheap *z, int type, uint64_t size)
 {
     zpages *p = &z->pages;
+    refill_reserve(z);
     uint32_t n = granules_for(p, type, size);
     uint32_t align = type == ZPAGE_MEDIUM ? n : 1;
     zpage *page = page_new(z, type, 0, n);
