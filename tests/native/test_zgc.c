@@ -123,6 +123,8 @@ typedef struct options {
     int stepping;
     uint32_t interval_ms;
     int keep_committed;
+    int verify_views;      /* 1 on, -1 off whatever MINIHEAP_TEST_VERIFY_VIEWS says */
+    int (*protect)(void *, size_t, int);
 } options;
 
 static mh_heap *env_open(env *e, options o)
@@ -152,6 +154,11 @@ static mh_heap *env_open(env *e, options o)
     c.collection_interval_ms = o.interval_ms;
     c.keep_committed = o.keep_committed;
     c.max_handles = 1 << 16;
+    /* MINIHEAP_TEST_VERIFY_VIEWS=1 runs any test with only the good view accessible */
+    const char *vv = getenv("MINIHEAP_TEST_VERIFY_VIEWS");
+    c.verify_views = o.verify_views ? o.verify_views > 0
+                                    : vv && strcmp(vv, "1") == 0 && views_layout == MH_VIEWS_MULTI;
+    c.protect = o.protect ? o.protect : mprotect;
     for (int i = 0; i < 3; i++)
         c.view_base[i] = e->base[i < nviews() ? i : 0];
     c.commit = cb_commit;
@@ -1124,6 +1131,146 @@ static void test_close_while_running(void)
     }
 }
 
+/* ---- verify-views: only the good colour's view is accessible ------------ */
+
+/* How /proc/self/maps shows [base, base+len): 'o' every byte mapped rw, 'c'
+ * every byte mapped ---, 'm' mixed or with holes. Read independently of the
+ * collector's own idea of what it protected. */
+static char view_state(uint64_t base, uint64_t len)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return '?';
+    char line[512];
+    uint64_t covered = 0;
+    int open = 0, closed = 0, other = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%llx-%llx %7s", &lo, &hi, perms) != 3 || hi <= base || lo >= base + len)
+            continue;
+        uint64_t a = lo < base ? base : lo, b = hi > base + len ? base + len : hi;
+        covered += b - a;
+        if (strncmp(perms, "rw", 2) == 0)
+            open++;
+        else if (strncmp(perms, "---", 3) == 0)
+            closed++;
+        else
+            other++;
+    }
+    fclose(f);
+    if (covered != len || other || (open && closed))
+        return 'm';
+    return open ? 'o' : 'c';
+}
+
+/* Whether 8 bytes at addr can be read, asked of the kernel (write() from the
+ * address fails with EFAULT if it cannot), so the test never faults itself. */
+static int readable(uint64_t addr)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    ssize_t n = write(fds[1], (void *)(uintptr_t)addr, 8);
+    close(fds[0]);
+    close(fds[1]);
+    return n == 8;
+}
+
+static const char *const color_name[3] = {"Marked0", "Marked1", "Remapped"};
+
+static void check_views(env *e, mh_heap *h, const char *when)
+{
+    int good = mh_good_color(h);
+    for (int c = 0; c < 3; c++) {
+        char want = c == good ? 'o' : 'c', got = view_state(e->base[c], e->heap_size);
+        CHECK(got == want, "%s: the %s view is '%c' in /proc/self/maps, not '%c' (good: %s)", when,
+              color_name[c], got, want, color_name[good]);
+    }
+}
+
+/* Each flip opens the new good view and closes the old; granules committed
+ * during a cycle (the embedder's commit opens them in every view) are closed
+ * in the bad views again; a reference kept raw across a flip cannot be read
+ * through, while the same reference can be without verify-views. */
+static void test_verify_views(void)
+{
+    if (views_layout != MH_VIEWS_MULTI)
+        return; /* one view: no other to close (mh_heap_new refuses verify_views) */
+    for (int verify = 1; verify >= 0; verify--) {
+        env e;
+        mh_heap *h = env_open(&e, (options){.stepping = 1, .verify_views = verify ? 1 : -1});
+        if (!h)
+            return;
+        if (verify)
+            check_views(&e, h, "at creation");
+        mh_handle head = object(h, 1, 0), cur = mh_dup(h, head);
+        for (uint64_t i = 1; i < 300; i++) {
+            mh_handle next = object(h, 1, i);
+            mh_store(h, cur, 0, next);
+            mh_release(h, cur);
+            cur = next;
+            garbage(h, 3);
+        }
+        mh_release(h, cur);
+        mh_ref raw = mh_handle_ref(h, head); /* kept across the flip: no barrier will fix it */
+        uint64_t committed = mh_get_stats(h)->regions_committed;
+        zstep_mark_start(h, MH_CAUSE_EXPLICIT);
+        if (verify)
+            check_views(&e, h, "after Pause Mark Start");
+        CHECK(readable(raw) == !verify, "a Remapped reference kept across Mark Start is %s with "
+              "verify_views %d", readable(raw) ? "readable" : "not readable", verify);
+        CHECK(readable(mh_handle_ref(h, head)) == 1, "the recoloured root cannot be read");
+        garbage(h, 20000); /* commits granules while the bad views are closed */
+        CHECK(mh_get_stats(h)->regions_committed > committed, "nothing was committed during marking");
+        if (verify)
+            check_views(&e, h, "after commits during marking");
+        zstep_mark(h, 0);
+        CHECK(zstep_mark_end(h) == 1, "mark end");
+        zstep_select(h);
+        zstep_relocate_start(h);
+        if (verify)
+            check_views(&e, h, "after Pause Relocate Start");
+        zstep_finish(h);
+        VERIFY(h);
+        run_cycle(h);
+        VERIFY(h);
+        if (verify)
+            check_views(&e, h, "after two cycles");
+        const mh_stats *s = mh_get_stats(h);
+        CHECK(verify ? s->view_protects >= 3 + 4 * 2 : s->view_protects == 0,
+              "%llu protect calls with verify_views %d", (unsigned long long)s->view_protects, verify);
+        CHECK(s->view_protect_failures == 0, "%llu failed", (unsigned long long)s->view_protect_failures);
+        mh_release(h, head);
+        env_close(&e);
+    }
+}
+
+/* A protect hook that fails to close a view: counted, reported by
+ * mh_verify, and the collector carries on (it walks through the open view). */
+static int fail_closing(void *addr, size_t len, int prot)
+{
+    return prot == MH_PROT_NONE ? -1 : mprotect(addr, len, prot);
+}
+
+static void test_verify_views_failing_hook(void)
+{
+    if (views_layout != MH_VIEWS_MULTI)
+        return;
+    env e;
+    mh_heap *h = env_open(&e, (options){.stepping = 1, .verify_views = 1, .protect = fail_closing});
+    if (!h)
+        return;
+    mh_handle x = object(h, 1, 7);
+    run_cycle(h);
+    CHECK(get_id(h, x) == 7, "the object survived");
+    CHECK(mh_verify(h) > 0 && strstr(mh_last_error_message(h), "protect hook failed"),
+          "verify: %s", mh_last_error_message(h));
+    CHECK(mh_get_stats(h)->view_protect_failures > 0, "no failure counted");
+    mh_release(h, x);
+    env_close(&e);
+}
+
 static void test_config(void)
 {
     env e;
@@ -1239,6 +1386,8 @@ int main(int argc, char **argv)
         printf("%s: %s\n", name, failures == before ? "ok" : "FAILED"); \
     }
     RUN("config", test_config());
+    RUN("verify-views", test_verify_views());
+    RUN("verify-views-failing-hook", test_verify_views_failing_hook());
     RUN("basics", test_basics());
     RUN("pages", test_pages());
     RUN("mark-barrier", test_mark_barrier());

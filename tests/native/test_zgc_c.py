@@ -73,6 +73,21 @@ def test_gc_thread_sanitized(asan_exe, name, views):
     assert f"{name}: ok" in result.stdout
 
 
+# Verify-views (only the good colour's view accessible, HotSpot's ZVerifyViews): every interleaving and
+# the GC thread against mutators run with the bad views PROT_NONE; a collector or barrier that reads
+# through a bad view dies with SIGSEGV (verify-views itself is tested by "verify-views" above).
+# Three views only: one view has no other to close.
+@pytest.mark.parametrize("args", [["verify-views"], ["verify-views-failing-hook"]]
+                         + [[name] for name in STEPPING[1:]] + [["stepping-random", "1", "15000"]]
+                         + [[name, "1"] for name in ("threads", "inline", "churn", "close")],
+                         ids=lambda args: args[0])
+def test_verify_views_sanitized(asan_exe, args):
+    result = run(asan_exe, *args,
+                 env={"MINIHEAP_COLOR_BITS": "28", "MINIHEAP_TEST_VERIFY_VIEWS": "1", "MINIHEAP_TEST_VIEWS": "multi"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{args[0]}: ok" in result.stdout
+
+
 def test_optimised_at_jdk_addresses(tmp_path, views):
     exe = build(tmp_path, "test_zgc_o2", ["-O2", "-Werror", "-DMH_TEST_MARK_STACK_CAP=32"])
     # pauses-allocate-nothing reads glibc's malloc counters: only this build (no sanitizer) has them

@@ -270,6 +270,9 @@ typedef struct mh_stats {
     uint64_t allocation_stalls, allocation_stall_ns, max_allocation_stall_ns;
     uint64_t relocation_stalls, relocation_stall_ns;
     uint64_t events_dropped;      /* events nobody delivered before the ring filled */
+    uint64_t view_protects;       /* verify_views: protect calls made (2 per flip, plus commits) */
+    uint64_t view_protect_ns;     /* ... and the time they took: the mode's cost */
+    uint64_t view_protect_failures; /* ... that failed (mh_verify reports them) */
 } mh_stats;
 
 typedef struct mh_config {
@@ -311,7 +314,26 @@ typedef struct mh_config {
     /* zgc: start a cycle at least this often, in milliseconds (the director's
      * Timer rule, -XX:ZCollectionInterval); 0 turns the rule off. */
     uint32_t collection_interval_ms;
+    /* zgc: 1 turns on verify-views, as HotSpot's -XX:+ZVerifyViews did (a debugging aid of JDK
+     * 11-17's ZGC): only the good colour's view is accessible; the other two are PROT_NONE from
+     * one flip of the good colour to the next, so a dereference of a reference that skipped the
+     * load barrier (a stale colour) faults at once (SIGSEGV) instead of reading memory that may
+     * be out of date. Needs the coloured views and protect. */
+    int32_t verify_views;
+    /* Change the protection of [addr, addr+length) of a view to prot (MH_PROT_NONE or
+     * MH_PROT_READ_WRITE); 0 on success. The collector never calls the kernel itself, and this
+     * is called in pauses, possibly on the GC thread, which must never run the embedder's
+     * runtime: so it must be plain C, safe on any thread. libc's mprotect is exactly that (the
+     * MH_PROT_* values are Linux's PROT_*). Called for each whole view at each flip (one call
+     * per view that changes, whatever is committed: no mapping is split) and, for the two bad
+     * views, over each range the commit callback has just committed (an embedder whose commit
+     * maps or unprotects all views would otherwise open them). */
+    int (*protect)(void *addr, size_t length, int prot);
 } mh_config;
+
+/* mh_config.protect's prot values: Linux's PROT_NONE and PROT_READ|PROT_WRITE. */
+#define MH_PROT_NONE 0
+#define MH_PROT_READ_WRITE 3
 
 /* Lifecycle. mh_heap_new fills err (NUL-terminated, at most errlen bytes)
  * and returns NULL when the configuration is inconsistent. mh_heap_close

@@ -50,6 +50,8 @@ typedef struct mh_views {
     uint64_t ref_base;      /* coloured: the bits every reference has (base << 16 in the low-bits layout) */
     uint64_t bad_mask;      /* colour bits that make a reference stale now (0 in one uncoloured view) */
     int good;               /* MH_COLOR_*; MH_COLOR_NONE in one uncoloured view */
+    int access;             /* coloured: the view the collector walks spaces through (view_addr) */
+    int verify;             /* verify-views: only the good view is accessible (zgc/zviews.c) */
 } mh_views;
 
 /* Fill the colour encoding of a layout from its view bases (heap.c). */
@@ -90,6 +92,9 @@ static inline void views_set_good(mh_views *v, int color)
         return;
     v->good = color;
     v->bad_mask = v->color_mask & ~v->color_bit[color];
+    /* Remapped never changes colour, so walks need not care which phase runs; under
+     * verify-views the other views are closed, and walks go through the one that is open. */
+    v->access = v->verify ? color : MH_COLOR_REMAPPED;
 }
 
 static inline uint64_t ref_offset(const mh_views *v, mh_ref r)
@@ -149,10 +154,12 @@ static inline uint64_t views_alloc_base(const mh_views *v)
 }
 
 /* Address of a heap offset, for walking spaces linearly (any view would do;
- * the Remapped view is used so walks never depend on the current colour). */
+ * the Remapped view is used so walks never depend on the current colour,
+ * except under verify-views, where only the good view can be read: as
+ * HotSpot's collector then does, it goes through the good view). */
 static inline void *view_addr(const mh_views *v, uint64_t offset)
 {
-    return (void *)(uintptr_t)(v->base[v->colored ? MH_COLOR_REMAPPED : 0] + offset);
+    return (void *)(uintptr_t)(v->base[v->colored ? v->access : 0] + offset);
 }
 
 #endif

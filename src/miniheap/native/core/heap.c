@@ -176,6 +176,16 @@ static bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
 static bool views_valid(const mh_config *c, char *err, size_t errlen)
 {
+    if (c->verify_views != 0 && c->verify_views != 1)
+        BAD("verify_views %d must be 0 (every view accessible) or 1 (only the good colour's view)",
+            c->verify_views);
+    if (c->verify_views && c->colored != MH_VIEWS_MULTI)
+        BAD("verify_views needs the three multi-mapped views (colored = MH_VIEWS_MULTI): it closes "
+            "the views of the colours that are not good, and one view has no other to close; set "
+            "verify_views = 0");
+    if (c->verify_views && !c->protect)
+        BAD("verify_views needs a protect hook (mh_config.protect): the collector never calls the "
+            "kernel; pass libc's mprotect");
     if (c->colored == MH_VIEWS_LOW_BITS) {
         uint64_t b = c->view_base[0];
         if (!is_pow2(b) || b < c->heap_size || b > (1ull << 47))
@@ -254,6 +264,7 @@ static void heap_geometry(mh_heap *h, const mh_config *c)
     h->nregions = (uint32_t)(c->heap_size >> h->region_shift);
 
     views_init(&h->views, c->colored, c->view_base);
+    h->views.verify = c->verify_views;
     views_set_good(&h->views, MH_COLOR_REMAPPED); /* nothing for one uncoloured view */
 }
 

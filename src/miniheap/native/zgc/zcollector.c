@@ -103,6 +103,7 @@ static int zgc_init(mh_heap *h, char *err, size_t errlen)
     space_poison(h, 0, h->heap_size); /* nothing is allocated yet */
     if (zpages_init(z, err, errlen) != 0)
         return -1;
+    zviews_init(z); /* after the commits of zpages_init, which an embedder may map in every view */
     return 0;
 }
 

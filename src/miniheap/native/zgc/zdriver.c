@@ -93,12 +93,11 @@ void zdriver_cycle_begin(zheap *z, int cause)
  * live without marking), the other marking colour, the roots marked. */
 static void mark_start(zheap *z)
 {
-    mh_heap *h = z->h;
     uint64_t t0 = pause_begin(z);
     z->seqnum++;
     z->prev_mark_color = z->mark_color;
     z->mark_color = z->mark_color == MH_COLOR_MARKED0 ? MH_COLOR_MARKED1 : MH_COLOR_MARKED0;
-    views_set_good(&h->views, z->mark_color);
+    zviews_flip(z, z->mark_color);
     z->phase = ZPHASE_MARK;
     z->cycle_active = true;
     zalloc_retire_mutator_pages(z);
@@ -153,10 +152,9 @@ static void select_set(zheap *z)
 /* Pause Relocate Start: Remapped is good again; the roots' objects move now. */
 static void relocate_start(zheap *z)
 {
-    mh_heap *h = z->h;
     uint64_t t0 = pause_begin(z);
     z->phase = ZPHASE_RELOCATE;
-    views_set_good(&h->views, MH_COLOR_REMAPPED);
+    zviews_flip(z, MH_COLOR_REMAPPED);
     z->cycle.used_at[2] = used_now(z);
     z->cycle.reclaimed_at[2] = reclaimed_now(z);
     zrelocate_start_roots(z);

@@ -145,6 +145,8 @@ struct zheap {
     int state;                   /* where the driver stands in it (zdriver.c) */
     uint64_t last_live;          /* bytes marked by the last cycle */
     pthread_mutex_t cycle_lock;  /* held by the GC thread for a whole cycle (verify waits on it) */
+
+    char views_failure[256];     /* verify-views: the first protect call that failed (zviews.c) */
 };
 
 static inline zheap *zheap_of(const mh_heap *h) { return h->z; }
@@ -265,6 +267,17 @@ void zthread_collect_and_wait(mh_heap *h, int cause);
 /* The director's decision at a tick: an MH_CAUSE_* or -1. */
 int zdirector_decide(zheap *z, uint64_t now_ns);
 void zdirector_cycle_done(zheap *z, uint64_t duration_ns);
+
+/* ---- verify-views (zviews.c): only the good colour's view is accessible -- */
+
+/* At creation: open the good view, close the two others. */
+void zviews_init(zheap *z);
+/* In a pause: make color good, opening its view first and closing the old one after. */
+void zviews_flip(zheap *z, int color);
+/* After the embedder committed [offset, offset+length): close it in the bad views. */
+void zviews_committed(zheap *z, uint64_t offset, uint64_t length);
+/* 1 (with the message) if a protect call failed, else 0. */
+int zviews_verify(mh_heap *h, char *message, size_t len);
 
 /* ---- verification (verify.c) ------------------------------------------- */
 

@@ -59,6 +59,7 @@ static bool granule_commit(zheap *z, uint32_t first, uint32_t n)
                        (unsigned long long)p->granule);
             return false;
         }
+        zviews_committed(z, (uint64_t)g << p->granule_shift, p->granule);
         pthread_mutex_lock(&p->lock);
         p->committed[g] = 1;
         p->ncommitted++;

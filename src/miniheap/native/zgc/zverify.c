@@ -270,6 +270,9 @@ static int verify_now(mh_heap *h)
                    "get it; nothing was checked", end);
         return 1;
     }
+    char views[sizeof v.first];
+    if (zviews_verify(h, views, sizeof views))
+        problem(&v, "%s", views);
     check_pages(&v);
     uint32_t n;
     zpage **pages = zpages_snapshot(v.z, &n);
