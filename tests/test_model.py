@@ -137,4 +137,7 @@ for _backend in BACKENDS:
     # zgc with one view, the colour in the pointer's low bits (JDK 21+'s layout), cycling the same way
     _case = _machine(_backend, ZGC_ONE_VIEW, gc_interval=0.001)
     globals()[f"TestModel_{_backend}_zgc_one_view".replace("-", "_")] = _case
+# zgc with verify-views (only the good colour's view accessible): a load through a stale view faults
+TestModel_memfd_zgc_verify_views = _machine("memfd", "colored", collector="zgc", gc_interval=0.001,
+                                            verify_views=True)
 del _backend, _mapping, _case

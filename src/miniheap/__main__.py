@@ -13,6 +13,7 @@ COMMANDS = {
     "demo": ("miniheap.demo", "the teaching run (the same as python examples/gc_demo.py)"),
     "bench": ("miniheap.bench", "benchmarks beside the JDK, CPython and memcpy"),
     "tour": ("miniheap.tour", "a multi-mapped heap built one step at a time, each step checkable"),
+    "verify-views": ("miniheap.verify_views", "a load that skips the barrier, caught by ZVerifyViews (SIGSEGV)"),
     "compare-jvm": ("miniheap.compare_jvm", "JDK ZGC and miniheap side by side: views, maps, RSS, PSS"),
 }
 

@@ -400,6 +400,14 @@ class HeapConfig:
         metadata=_meta("commit and touch the whole heap at creation and never give memory back, like the "
                        "JDK's -XX:+AlwaysPreTouch: no page faults or commits inside pauses", "true|false"),
     )
+    verify_views: bool = field(
+        default=False,
+        converter=_to_bool("verify_views"),
+        metadata=_meta("zgc: only the good colour's view is accessible, the other two PROT_NONE between flips, "
+                       "so a pointer that skipped the load barrier faults (SIGSEGV), as HotSpot's "
+                       "-XX:+ZVerifyViews (a debugging aid of JDK 11-17); costs mprotect calls at every flip",
+                       "true|false"),
+    )
     gc_interval: float = field(
         default=0.0,
         converter=_to_seconds("gc_interval"),
@@ -421,6 +429,7 @@ class HeapConfig:
         _check_region_multiples(self)
         _check_generations(self)
         _check_color_fit(self)
+        _check_verify_views(self)
         _check_hugetlb_alignment(self)
         _check_address_space(self)
         _check_mirrors(self)
@@ -574,6 +583,14 @@ def _check_color_fit(c: HeapConfig) -> None:
             f"heap_size {format_size(c.heap_size)} does not fit below the colour bit {c.color_bits} ({format_size(base)}): lower heap_size or raise color_bits",
             ("heap_size", "color_bits"),
         )
+
+
+def _check_verify_views(c: HeapConfig) -> None:
+    if c.verify_views and (c.collector != "zgc" or c.mapping != "colored"):
+        raise ConfigError(
+            f"verify_views needs the zgc collector with its three coloured views (mapping colored), but "
+            f"collector is {c.collector} with mapping {c.mapping}: there is no bad colour's view to close; "
+            f"set verify_views = false, or collector = zgc", ("verify_views", "collector", "mapping"))
 
 
 def _check_hugetlb_alignment(c: HeapConfig) -> None:

@@ -302,6 +302,11 @@ class Heap:
         cfg.keep_committed = 1 if c.pretouch else 0
         cfg.collector = lib.MH_COLLECTOR_ZGC if c.collector == "zgc" else lib.MH_COLLECTOR_SERIAL
         cfg.collection_interval_ms = max(1, round(c.gc_interval * 1000)) if c.gc_interval else 0
+        if c.verify_views:
+            # The GC thread changes the views' protections at each flip, where Python cannot run: it
+            # gets libc's mprotect itself (plain C, safe on any thread).
+            cfg.verify_views = 1
+            cfg.protect = ffi.cast("int (*)(void *, size_t, int)", self.sys.mprotect_function())
         err = ffi.new("char[]", 512)
         ptr = lib.mh_heap_new(cfg, err, 512)
         if ptr == ffi.NULL:
@@ -314,10 +319,25 @@ class Heap:
     def _pretouch(self):
         """Fault every page in through every writable view, as -XX:+AlwaysPreTouch does (JDK 17's ZGC
         touches its heap through all three views), so no collection takes a page fault on memory it
-        copies into. Each view's page tables then hold the whole heap: RSS counts it once per view."""
+        copies into. Each view's page tables then hold the whole heap: RSS counts it once per view.
+
+        With verify_views only the good colour's view is accessible, and only it is touched (as JDK 17
+        does with -XX:+ZVerifyViews); the heap is held meanwhile, so the GC thread cannot flip."""
+        views = self.layout.views
+        if self.config.verify_views:
+            lib.mh_lock(self._ptr)
+            try:
+                views = [views[lib.mh_good_color(self._ptr)]]
+                self._touch(views)
+            finally:
+                lib.mh_unlock(self._ptr)
+        else:
+            self._touch(views)
+
+    def _touch(self, views):
         from . import syscalls as sc
 
-        for view in self.layout.views:
+        for view in views:
             if view.writable:
                 self.sys.madvise(view.start, view.length, sc.MADV_POPULATE_WRITE,
                                  hint="MADV_POPULATE_WRITE needs Linux 5.14 or later; set pretouch = false")

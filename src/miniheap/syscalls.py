@@ -168,6 +168,12 @@ class Syscalls:
         invoke = lambda: lib.mprotect(ffi.cast("void *", addr), length, prot)
         return self._call("mprotect", text, invoke, _nonzero)
 
+    def mprotect_function(self):
+        """The address of libc's mprotect itself, for code that must change protections where Python
+        cannot run: the collector's GC thread under verify_views (mh_config.protect). Those calls are
+        not in this trace (strace -e mprotect shows them)."""
+        return int(ffi.cast("uintptr_t", ffi.addressof(lib, "mprotect")))
+
     def madvise(self, addr, length, advice, hint=""):
         text = f"madvise({fmt_addr(addr)}, {length}, {MADV_NAMES.get(advice, advice)})"
         invoke = lambda: lib.madvise(ffi.cast("void *", addr), length, advice)
