@@ -14,7 +14,7 @@ TOOLS_ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASA
 SIZE = 64 << 20
 STEPS = ["reserve", "create the backing", "map view 1", "map views 2 and 3", "write through one view",
          "touch every page through all three views", "raw 64-bit value", "a collection",
-         "one view, the colour in the pointer's low bits", "huge pages", "close"]
+         "one view, the colour in the pointer's low bits", "verify-views", "huge pages", "close"]
 
 
 def tour(*args, **kwargs):
@@ -48,11 +48,11 @@ def test_tour_runs_through_without_pausing():
     p = tour("--no-pause")
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err[-2000:]
-    headings = re.findall(r"^Step (\d+)/11: (.*)$", out, re.M)
-    assert [int(n) for n, _ in headings] == list(range(1, 12))
+    headings = re.findall(r"^Step (\d+)/12: (.*)$", out, re.M)
+    assert [int(n) for n, _ in headings] == list(range(1, 13))
     for (_, title), word in zip(headings, STEPS):
         assert word in title, (title, word)
-    assert out.count("Check it yourself") == 11
+    assert out.count("Check it yourself") == 12
     assert "nothing is left" in out and "Traceback" not in err
 
 
@@ -110,7 +110,14 @@ def test_every_figure_matches_proc_read_while_the_tour_waits():
                 assert fig["pointer"] >> 16 == fig["address"] and start <= fig["address"] < start + SIZE
                 assert bin(fig["pointer"] & 0xFFFF).count("1") == 1 and fig["pointer"] & 0x7000
                 assert all(ns > 0 for ns in fig["barrier_ns"].values()) and len(fig["barrier_ns"]) == 4
-            if number == 11:  # nothing left: read here, not taken from the tour
+            if number == 10:  # verify-views: the child's views at each flip, then its SIGSEGV
+                assert fig["status"] == -11, fig
+                closed = {"Marked0": "---s", "Marked1": "---s", "Remapped": "rw-s"}
+                assert fig["listings"]["between cycles"] == closed, fig
+                if "marking" in fig["listings"]:
+                    assert sorted(fig["listings"]["marking"].values()) == ["---s", "---s", "rw-s"], fig
+                    assert fig["listings"]["marking"]["Remapped"] == "---s", fig
+            if number == 12:  # nothing left: read here, not taken from the tour
                 with open(f"/proc/{pid}/maps") as f:
                     assert not [line for line in f if "memfd:miniheap" in line]
                 assert not [fd for fd in os.listdir(f"/proc/{pid}/fd")
@@ -126,14 +133,14 @@ def test_every_figure_matches_proc_read_while_the_tour_waits():
             p.kill()
             p.wait()
     assert p.returncode == 0, p.stderr.read()[-2000:]
-    assert sorted(steps) == list(range(1, 12))
+    assert sorted(steps) == list(range(1, 13))
 
 
 def test_q_quits_and_closes_everything():
     p = tour(stdin=subprocess.PIPE)
     out, err = p.communicate("\n\n\nq\n", timeout=60)
     assert p.returncode == 0, err
-    assert "Step 4/11" in out and "Step 5/11" not in out
+    assert "Step 4/12" in out and "Step 5/12" not in out
 
 
 def test_the_2017_backend_tour_leaves_no_segment():
@@ -154,7 +161,7 @@ def test_huge_page_step_faults_once_per_2mib(small_pool):
     p = tour("--no-pause", "--figures")
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err[-2000:]
-    fig = [json.loads(line[8:]) for line in out.splitlines() if line.startswith("figures ")][9]
+    fig = [json.loads(line[8:]) for line in out.splitlines() if line.startswith("figures ")][10]
     assert fig["huge"] is True, out
     assert fig["hugetlb"] == 8 << 20
     assert fig["faults"] <= 4 + 4, fig  # 2048 writes of 4 KiB pages, 4 huge pages: about one fault each
@@ -226,7 +233,7 @@ def test_the_gc_log_lines_stand_under_the_step_that_made_them():
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err[-2000:]
     lines = out.splitlines()
-    heading = {int(m[1]): i for i, line in enumerate(lines) if (m := re.match(r"^Step (\d+)/11", line))}
+    heading = {int(m[1]): i for i, line in enumerate(lines) if (m := re.match(r"^Step (\d+)/12", line))}
     logged = [(i, line) for i, line in enumerate(lines) if re.match(r"^ *\[\d+\.\d{3}s\]\[info\]\[gc\] ", line)]
     assert logged and "Using The Z Garbage Collector" in logged[0][1]  # the tour's heap is coloured: zgc
     for i, line in logged:

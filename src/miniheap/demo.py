@@ -150,7 +150,6 @@ def describe_views(heap):
 def show_object_through_views(heap, out):
     """Allocate one object and read its bytes at its address in every view that maps it."""
     from ._native import lib
-    from .syscalls import ffi
 
     obj = heap.alloc(refs=1, data=24)
     obj.data[:] = b"hello from miniheap!\x00\x00\x00\x00"
@@ -162,21 +161,45 @@ def show_object_through_views(heap, out):
           f"Its {size} bytes ({header} header, 8 slot, 24 payload), read at its address in each view:\n",
           file=out)
     seen = set()
-    for view in heap.views:
-        if not view.offset <= offset < view.offset + view.length:
-            continue
-        addr = view.start + offset - view.offset
-        data = bytes(ffi.buffer(ffi.cast("char *", addr), size))
-        seen.add(data)
-        print(f"  {view.name:<22} {addr:#016x}  {data[:16].hex(' ')}  {data[-24:-4]!r}", file=out)
+    # verify_views: only the good colour's view can be read (the others are PROT_NONE until the next
+    # flip); the heap is held meanwhile, so the GC thread cannot flip between the check and the read.
+    closed = []
+    if heap.config.verify_views:
+        lib.mh_lock(heap._ptr)
+        good = heap.layout.views[lib.mh_good_color(heap._ptr)]
+        closed = [v for v in heap.layout.views if v is not good]
+    try:
+        _read_views(heap, offset, size, closed, seen, out)
+    finally:
+        if heap.config.verify_views:
+            lib.mh_unlock(heap._ptr)
     verdict = "the same bytes" if len(seen) == 1 else "DIFFERENT bytes (a bug)"
     print(f"\n{verdict}: one physical copy, several virtual addresses, no copying.",
           file=out)
-    if heap.config.mapping == "colored":
+    if heap.config.verify_views:
+        print("verify_views is on: only the good colour's view is accessible; a pointer that skipped the load "
+              "barrier\nfaults (python -m miniheap verify-views shows it).", file=out)
+    elif heap.config.mapping == "colored":
         bits = heap.config.color_bits
         print(f"The addresses differ only in the colour bits ({bits}, {bits + 1}, {bits + 2}): a pointer of any "
               f"colour can be\ndereferenced as it is, which is what ZGC's multi-mapping bought.", file=out)
     obj.release()
+
+
+def _read_views(heap, offset, size, closed, seen, out):
+    from .syscalls import ffi
+
+    for view in heap.views:
+        if not view.offset <= offset < view.offset + view.length:
+            continue
+        addr = view.start + offset - view.offset
+        if view in closed:
+            print(f"  {view.name:<22} {addr:#016x}  not read: PROT_NONE (verify_views, not the good colour)",
+                  file=out)
+            continue
+        data = bytes(ffi.buffer(ffi.cast("char *", addr), size))
+        seen.add(data)
+        print(f"  {view.name:<22} {addr:#016x}  {data[:16].hex(' ')}  {data[-24:-4]!r}", file=out)
 
 
 class _NoSampler:
@@ -217,7 +240,9 @@ def compare_layouts(config, first, megabytes, out):
     other_mapping = "none" if config.mapping == "colored" else "colored"
     print(f"The run's heap is closed; the same {megabytes} MiB workload now runs on a second heap that differs "
           f"only in its layout\n(mapping {other_mapping}), at the same addresses:", file=out, flush=True)
-    other = Heap(config.evolve(mapping=other_mapping, collector="zgc", gc_log="off"))
+    # (verify_views closes views, and one view has none to close)
+    other = Heap(config.evolve(mapping=other_mapping, collector="zgc", gc_log="off",
+                               verify_views=config.verify_views and other_mapping == "colored"))
     try:
         run_workload(other, megabytes, _Quiet(), _NoSampler())
         other.collect(full=True)

@@ -69,7 +69,7 @@ class Tour:
         self.reservations, self.views, self.backend, self.heap = [], [], None, None
         self.recorder, self.recording = None, None  # for --html and --trace-events
         self.logged = 0  # collections whose GC log lines a step has shown
-        self.number, self.total = 0, 11
+        self.number, self.total = 0, 12
         self.quit = False
 
     # -- output ----------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ class Tour:
     def run(self):
         steps = (self.reserve, self.create_backing, self.map_first_view, self.map_other_views,
                  self.write_and_read, self.touch_all, self.coloured_pointer, self.collection,
-                 self.one_view, self.huge_pages, self.close)
+                 self.one_view, self.verify_views, self.huge_pages, self.close)
         try:
             for step in steps:
                 if self.quit:
@@ -420,6 +420,76 @@ class Tour:
             {"views": figures["none"]["views"], "rss": memory.quick(), "three_views": figures["colored"]["views"],
              "pointer": pointer, "address": address, "barrier_ns": costs})
 
+    def verify_views(self):
+        """A child process with verify_views: its views' permissions at each flip, read here from
+        /proc/CHILD/maps, then a load that skips the barrier, which kills it with SIGSEGV."""
+        import signal
+        import subprocess
+
+        from .sizes import parse_size
+        from .verify_views import HEAP_SIZE
+
+        env = dict(os.environ)
+        env.pop("PYTHONFAULTHANDLER", None)  # the fault is expected: no traceback dump
+        if "ASAN_OPTIONS" in env:  # under tools/sanitize the fault must kill the child as it would unsanitized
+            env["ASAN_OPTIONS"] += ":handle_segv=0"
+        child = subprocess.Popen([sys.executable, "-m", "miniheap", "verify-views", "--wait",
+                                  "--backend", self.args.backend], text=True, env=env,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        listings, lines, views = {}, [], {}
+        try:
+            for line in child.stdout:
+                lines.append(line.rstrip("\n"))
+                parts = line.split()
+                if len(parts) == 3 and parts[0] in COLOR_NAMES and parts[1].startswith("0x"):
+                    views[parts[0]] = int(parts[1], 16)
+                if line.startswith("waiting: "):
+                    listings[line.split(": ", 1)[1].strip()] = _permissions(child.pid, views, parse_size(HEAP_SIZE))
+                    child.stdin.write("\n")
+                    child.stdin.flush()
+            child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        status = child.returncode
+        said = next((ln for ln in lines if ln.startswith("Slot 0")), "")
+        raw = said.split(": ", 1)[1].split(",")[0] if ": " in said else "?"
+
+        def table(perms):
+            return "\n".join(f"    {name:<9} {views[name]:#016x}  {perms[name]}" for name in COLOR_NAMES)
+
+        shown = [f"  between cycles:\n{table(listings['between cycles'])}"] if "between cycles" in listings else []
+        if "marking" in listings:
+            shown.append(f"  during Concurrent Mark (the child held the heap, so Pause Mark End waited):\n"
+                         f"{table(listings['marking'])}")
+        died = (f"The child died with SIGSEGV (exit status {status}; a shell reports 139, 128 + 11)"
+                if status == -signal.SIGSEGV else f"The child ended with status {status}, NOT the expected "
+                                                   f"SIGSEGV (-11)")
+        python = _python_command()
+        self.step(
+            "verify-views: a load that skips the barrier faults",
+            f"A child process (PID {child.pid}) built a zgc heap with verify_views = true: only the good "
+            f"colour's view is accessible, the other two are PROT_NONE until the next flip. Its views, read "
+            f"by this tour from /proc/{child.pid}/maps while the child waited:\n" + "\n".join(shown) + "\n"
+            f"At each flip (Pause Mark Start, Pause Relocate Start) the GC thread calls mprotect twice: the new "
+            f"good view opens, the old one closes.\n"
+            f"Then the child read a reference field's raw value, {raw}, stale since marking coloured it, and "
+            f"dereferenced it without the load barrier. {died}: the read touched a PROT_NONE view.\n\n"
+            f"That is the barrier's duty made visible: every reference loaded from the heap must go through "
+            f"it before use, to be marked, remapped or relocated, and healed. With three views mapped, code "
+            f"that forgets the barrier still works by accident and reads whatever the stale address holds "
+            f"(an old copy of a moved object); verify-views turns that silent bug into a crash at the faulty "
+            f"load. HotSpot's multi-mapped ZGC has the same debugging aid: JDK 17's diagnostic flag "
+            f"-XX:+UnlockDiagnosticVMOptions -XX:+ZVerifyViews (it unmaps the bad views rather than "
+            f"protect them; JDK 25, with one view, has no such flag). Its cost is why it is off by default: "
+            f"mprotect calls at every flip, each walking the view's page tables.",
+            [(f"{python} -m miniheap verify-views; echo \"exit status $?\"",
+              "the same run: the shell reports the Segmentation fault, exit status 139"),
+             (f"{python} -m miniheap verify-views --no-verify-views | tail -1",
+              "the same load without verify-views: no fault, the bug goes unnoticed")],
+            {"child": child.pid, "status": status, "listings": listings, "view_bases": views})
+
     def huge_pages(self):
         need = 4  # pages of 2 MiB: a small heap of 8 MiB
         free = hugepages.free_pages()
@@ -517,6 +587,30 @@ def describe_low_bits_pointer(value):
             f"  bits 15..0       {low}\n"
             f"                   {marks}  bits 14, 13, 12: the colour = {colour[0] if len(colour) == 1 else 'none'}\n"
             f"  address          {value >> 16:#x} (value >> 16)")
+
+
+def _permissions(pid, starts, size):
+    """{view name: permissions over it in /proc/PID/maps} for views at starts {name: address}."""
+    found = {name: set() for name in starts}
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            bounds, perms = line.split()[:2]
+            lo, hi = (int(x, 16) for x in bounds.split("-"))
+            for name, start in starts.items():
+                if lo < start + size and hi > start:
+                    found[name].add(perms)
+    return {name: " ".join(sorted(perms)) or "?" for name, perms in found.items()}
+
+
+def _python_command():
+    """How to run this interpreter from a shell: python if that is the one on PATH, else its path."""
+    import shlex
+    import shutil
+
+    found = shutil.which("python")
+    if found and os.path.realpath(found) == os.path.realpath(sys.executable):
+        return "python"
+    return shlex.quote(sys.executable)
 
 
 def _colour_of(value, bits):
