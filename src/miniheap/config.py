@@ -405,7 +405,7 @@ class HeapConfig:
         converter=_to_bool("verify_views"),
         metadata=_meta("zgc: only the good colour's view is accessible, the other two PROT_NONE between flips, "
                        "so a pointer that skipped the load barrier faults (SIGSEGV), as HotSpot's "
-                       "-XX:+ZVerifyViews (a debugging aid of JDK 11-17); costs mprotect calls at every flip",
+                       "-XX:+ZVerifyViews (a diagnostic flag of JDK 17's ZGC); costs mprotect calls at every flip",
                        "true|false"),
     )
     gc_interval: float = field(

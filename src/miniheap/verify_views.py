@@ -2,7 +2,7 @@
 
 With ``verify_views = true`` only the good colour's view of a zgc heap is accessible; the two others
 are PROT_NONE from one flip of the good colour to the next (HotSpot's ``-XX:+ZVerifyViews``, a
-debugging aid of JDK 11-17). This command builds such a heap, shows the views' permissions between
+diagnostic flag of the multi-mapped ZGC, e.g. JDK 17's). This command builds such a heap, shows the views' permissions between
 cycles and during marking (``/proc/PID/maps``), then reads a reference field the way code that forgot
 the load barrier would: it takes the raw 64-bit value, whose colour is stale, and dereferences it.
 The process dies with SIGSEGV, on purpose: that fault is the point. With ``--no-verify-views`` the same

@@ -314,11 +314,11 @@ typedef struct mh_config {
     /* zgc: start a cycle at least this often, in milliseconds (the director's
      * Timer rule, -XX:ZCollectionInterval); 0 turns the rule off. */
     uint32_t collection_interval_ms;
-    /* zgc: 1 turns on verify-views, as HotSpot's -XX:+ZVerifyViews did (a debugging aid of JDK
-     * 11-17's ZGC): only the good colour's view is accessible; the other two are PROT_NONE from
-     * one flip of the good colour to the next, so a dereference of a reference that skipped the
-     * load barrier (a stale colour) faults at once (SIGSEGV) instead of reading memory that may
-     * be out of date. Needs the coloured views and protect. */
+    /* zgc: 1 turns on verify-views, as HotSpot's -XX:+ZVerifyViews does (a diagnostic flag of
+     * the multi-mapped ZGC, e.g. JDK 17's): only the good colour's view is accessible; the other
+     * two are PROT_NONE from one flip of the good colour to the next, so a dereference of a
+     * reference that skipped the load barrier (a stale colour) faults at once (SIGSEGV) instead
+     * of reading memory that may be out of date. Needs the coloured views and protect. */
     int32_t verify_views;
     /* Change the protection of [addr, addr+length) of a view to prot (MH_PROT_NONE or
      * MH_PROT_READ_WRITE); 0 on success. The collector never calls the kernel itself, and this

@@ -1,6 +1,6 @@
 /*
- * zviews.c: verify-views, HotSpot's -XX:+ZVerifyViews (a debugging aid of
- * JDK 11-17's ZGC): only the good colour's view of the heap is accessible.
+ * zviews.c: verify-views, HotSpot's -XX:+ZVerifyViews (a diagnostic flag of
+ * the multi-mapped ZGC, e.g. JDK 17's): only the good colour's view of the heap is accessible.
  *
  * A reference whose colour is not the good one must go through the load
  * barrier before it is used: the barrier marks, relocates or remaps, and
