@@ -102,7 +102,11 @@ def _one_line(result, *words):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--heap-size", "4T"], ["heap_size 4T", "colour bit", "--mapping none"]),
+    # the demo's coloured default is the zgc collector, whose colour bits follow the heap size as JDK
+    # 17's do; set by hand they must leave room for it
+    (["--heap-size", "4T", "--color-bits", "42"], ["heap_size 4T", "colour bit 42", "--color-bits"]),
+    # a flag that conflicts with the demo's own default names that default and how to change it
+    (["--reserve-at", "0x500000000000"], ["--reserve-at", "the demo's default mapping", "--mapping"]),
     # above the collector's limit (4T), whatever the mapping: the allowed range, before any other check
     (["--heap-size", "100T", "--mapping", "none", "--pretouch", "false"], ["heap_size 100T", "allowed", "4T"]),
     (["--heap-size", "4T", "--mapping", "none"], ["pretouch of a 4T heap", "MemAvailable"]),
@@ -184,3 +188,17 @@ def test_a_pretouched_heap_larger_than_the_machine_is_refused_before_anything_is
     line = _one_line(run_demo("--heap-size", size, "--mapping", "none"),
                      f"pretouch of a {size} heap", "MemAvailable", "--pretouch false")
     assert line.startswith("miniheap: ")
+
+
+def test_a_flag_that_needs_the_demos_coloured_default_works_with_it():
+    # validated with the demo's defaults, not before them: --verify-views alone asks for what the
+    # default run already is (zgc's three views); it used to fail with "collector is serial"
+    result = run_demo("--verify-views", "true", "--work", "4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "verify_views        true     cli:--verify-views" in result.stdout
+    assert "mapping             colored  demo:DEMO_DEFAULTS" in result.stdout
+    # and a collector the user names takes its own mapping, not the demo's
+    result = run_demo("--collector", "serial", "--work", "4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "collector           serial   cli:--collector" in result.stdout
+    assert "mapping             none     default" in result.stdout

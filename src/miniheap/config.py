@@ -469,14 +469,18 @@ class HeapConfig:
         return parse_gc_log(self.gc_log)[1]
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, env: Mapping[str, str] = os.environ, cli: Mapping[str, object] | argparse.Namespace | None = None) -> LoadedConfig:
-        """Layer defaults < TOML file < environment < command line, and record each field's source."""
-        return _load(cls, path, env, cli)
+    def load(cls, path: str | os.PathLike | None = None, env: Mapping[str, str] = os.environ, cli: Mapping[str, object] | argparse.Namespace | None = None,
+             command_defaults: Mapping[str, object] | None = None, command_source: Source | None = None) -> LoadedConfig:
+        """Layer defaults < a command's own defaults < TOML file < environment < command line, and
+        record each field's source. The whole is validated once, so a command default and a flag
+        that only make sense together (the demo's coloured views and --verify-views) work."""
+        return _load(cls, path, env, cli, command_defaults, command_source)
 
     @classmethod
-    def from_args(cls, namespace: argparse.Namespace, env: Mapping[str, str] = os.environ) -> LoadedConfig:
+    def from_args(cls, namespace: argparse.Namespace, env: Mapping[str, str] = os.environ,
+                  command_defaults: Mapping[str, object] | None = None, command_source: Source | None = None) -> LoadedConfig:
         """Load with the flags that add_arguments() defined (including --config)."""
-        return cls.load(getattr(namespace, "config", None), env, cli_overrides(namespace))
+        return cls.load(getattr(namespace, "config", None), env, cli_overrides(namespace), command_defaults, command_source)
 
     def evolve(self, **changes) -> HeapConfig:
         """A copy with some fields changed. Changing the collector or the mapping alone lets the other
@@ -679,6 +683,8 @@ class Source:
             return f"environment variable {self.name}"
         if self.kind == "cli":
             return f"flag {self.name}"
+        if self.kind != "default":  # a command's own default (the demo's coloured views)
+            return f"the {self.kind}'s default {field_name} (set --{field_name.replace('_', '-')} to change it)"
         return f"default {field_name}"
 
 
@@ -739,9 +745,13 @@ def _toml_value(name: str, value: object) -> str:
 # --------------------------------------------------------------------------- loading
 
 
-def _load(cls: type[HeapConfig], path, env: Mapping[str, str], cli) -> LoadedConfig:
-    values: dict[str, object] = {}
-    sources: dict[str, Source] = {}
+# Each implies the other (_resolve_collector): a command's default for one yields when the user set the other.
+COUPLED = {"collector": "mapping", "mapping": "collector"}
+
+
+def _load(cls: type[HeapConfig], path, env: Mapping[str, str], cli, command_defaults=None, command_source=None) -> LoadedConfig:
+    values: dict[str, object] = dict(command_defaults or {})
+    sources: dict[str, Source] = dict.fromkeys(values, command_source or DEFAULT_SOURCE)
     if path is None and env.get(CONFIG_ENV):
         path = env[CONFIG_ENV]
     if path is not None:
@@ -757,6 +767,10 @@ def _load(cls: type[HeapConfig], path, env: Mapping[str, str], cli) -> LoadedCon
         if name not in FIELD_NAMES:
             raise ConfigError(f"unknown command-line override {name!r}: valid keys are {', '.join(FIELD_NAMES)}{_suggest(name, FIELD_NAMES)}")
         values[name], sources[name] = value, Source("cli", flag_of(name))
+    for name in command_defaults or {}:
+        other = COUPLED.get(name)
+        if sources.get(name) is command_source and other in sources and sources[other] is not command_source:
+            del values[name], sources[name]
     try:
         return LoadedConfig(cls(**values), sources)
     except ConfigError as error:

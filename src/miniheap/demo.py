@@ -54,18 +54,10 @@ def parse_args(argv, prog=None):
     return p.parse_args(argv)
 
 
-def with_demo_defaults(loaded):
-    """The loaded configuration with DEMO_DEFAULTS for every key that no file, variable or flag set."""
-    unset = {k: v for k, v in DEMO_DEFAULTS.items() if loaded.source_of(k) == "default"}
-    if not unset:
-        return loaded
-    try:
-        config = loaded.config.evolve(**unset)
-    except config_mod.ConfigError as e:
-        chosen = ", ".join(f"{k} = {config_mod.format_value(k, v)}" for k, v in unset.items())
-        raise config_mod.ConfigError(f"{e.problem} (the demo runs with {chosen} unless told otherwise: "
-                                     f"e.g. --mapping none for one view)") from None
-    return config_mod.LoadedConfig(config, {**loaded.sources, **dict.fromkeys(unset, DEMO_SOURCE)})
+def load_config(args):
+    """The configuration of the run: DEMO_DEFAULTS for every key that no file, variable or flag set
+    (a collector or mapping the user chose takes the other with it), validated as one whole."""
+    return config_mod.HeapConfig.from_args(args, command_defaults=DEMO_DEFAULTS, command_source=DEMO_SOURCE)
 
 
 def check_outputs(args, config):
@@ -455,7 +447,7 @@ def run(argv=None, out=None, prog=None):
     out = out or sys.stdout
     args = parse_args(sys.argv[1:] if argv is None else argv, prog)
     try:
-        loaded = with_demo_defaults(config_mod.HeapConfig.from_args(args))
+        loaded = load_config(args)
     except config_mod.ConfigError as e:
         print(f"miniheap: {e}", file=sys.stderr)
         return 2
