@@ -98,6 +98,10 @@ def test_compare_jvm_figures_match_proc_read_independently():
             assert side["views_rss"] / side["views_pss"] >= 2.5  # RSS about three times PSS
             assert abs(side["views_pss"] - size) <= 4 << 20
         assert [v["reserved"] for v in mine["views"]] == [int(HEAP[:-1]) << 20] * 3
+        # both sides log concurrent cycles (miniheap's coloured heap is its zgc collector); its GC log
+        # section used to be empty, looking for serial's "Pause" lines
+        for side in (jdk_side, mine):
+            assert any("Garbage Collection (" in line for line in side["gc"]), (side["label"], side["gc"])
         assert all(v["reserved"] >= 16 * (int(HEAP[:-1]) << 20) for v in jdk_side["views"])
         if not SANITIZED:
             assert [v["base"] for v in mine["views"]] == [v["base"] for v in jdk_side["views"]]
