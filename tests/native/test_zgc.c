@@ -1296,16 +1296,17 @@ static void test_config(void)
 }
 
 /*
- * The relocation reserve comes back. Pause Relocate Start copies the roots'
- * objects before any page of the relocation set is freed, so roots into many
- * sparse pages can take every reserved granule (and the objects that find no
- * target stay where they are, keeping their pages). The GC thread never
- * commits, so it can refill the reserve only from committed free granules;
- * when the only free granules are uncommitted, a mutator must refill it
- * (committing on its own thread). Without that the reserve stayed empty for
- * good: Select could choose nothing ever after, and a heap with 18 % live
- * filled up and failed with "heap exhausted" (found by a randomized
- * three-thread Python program with 300 handles each).
+ * The relocation reserve comes back. The GC thread never commits, so it can
+ * refill the reserve only from committed free granules; when its target pages
+ * took the reserve and no page was emptied (every page of the set kept an
+ * object that found no target), and the only free granules were uncommitted,
+ * the reserve stayed empty for good: Select could choose nothing ever after,
+ * and a heap with 18 % live filled up ("heap exhausted"; a randomized
+ * three-thread Python program, before Relocate Start fitted the roots to the
+ * targets, see roots-fill-the-set). A mutator now refills it before it takes
+ * a page, committing on its own thread. Here the GC's copies are made round
+ * robin over the set's pages (zstep_relocate_object), which fills the targets
+ * before any page is emptied, as those roots did.
  */
 static int reserved_granules(mh_heap *h)
 {
@@ -1327,27 +1328,27 @@ static void test_reserve_comes_back(void)
         return;
     int reserve0 = reserved_granules(h);
     CHECK(reserve0 >= 2, "a new heap has %d reserved granules", reserve0);
-    /* Pages about 40 % live: P * K objects of 7 KiB held by
-     * handles, garbage between them. The handles are then duplicated round
-     * robin over the pages (the originals released), so Pause Relocate Start
-     * copies one root's object from each page in turn: the two reserved
-     * target pages are full before any page has all its roots copied, every
-     * page keeps an object that found no target, and none is freed. */
+    /* pages about 40 % live: objects of 7 KiB held by one array's slots, garbage between them */
     enum { P = 20, K = 6 };
-    mh_handle first[P][K], roots[P * K];
+    mh_handle holder = mh_alloc(h, P * K, 8);
+    CHECK(holder >= 0, "alloc: %s", mh_last_error_message(h));
     for (int p = 0; p < P; p++)
         for (int k = 0; k < K; k++) {
-            first[p][k] = mh_alloc(h, 0, 7 * KiB);
-            CHECK(first[p][k] >= 0, "alloc: %s", mh_last_error_message(h));
+            mh_handle x = mh_alloc(h, 0, 7 * KiB);
+            CHECK(x >= 0, "alloc: %s", mh_last_error_message(h));
+            mh_store(h, holder, (uint32_t)(p * K + k), x);
+            mh_release(h, x);
             garbage(h, 150);
         }
+    zstep_mark_start(h, MH_CAUSE_EXPLICIT);
+    mark_all(h);
+    CHECK(zstep_mark_end(h), "marking did not end");
+    zstep_select(h);
+    zstep_relocate_start(h);
     for (int k = 0; k < K; k++)
         for (int p = 0; p < P; p++)
-            roots[k * P + p] = mh_dup(h, first[p][k]);
-    for (int p = 0; p < P; p++)
-        for (int k = 0; k < K; k++)
-            mh_release(h, first[p][k]);
-    run_cycle(h);
+            zstep_relocate_object(h, mh_ref_offset(h, mh_peek_slot(h, holder, (uint32_t)(p * K + k))));
+    zstep_finish(h);
     mh_drain_events(h);
     CHECK(e.last.relocated_pages[0] > 0, "the first cycle relocated nothing");
     VERIFY(h);
@@ -1356,16 +1357,63 @@ static void test_reserve_comes_back(void)
     int reserve1 = reserved_granules(h);
     CHECK(reserve1 >= reserve0, "the reserve was not refilled: %d reserved granules, %d at the start",
           reserve1, reserve0);
-    /* and the next cycle can relocate again: drop half the roots, so the pages are sparser */
-    for (int i = 0; i < P * K; i += 2)
-        mh_release(h, roots[i]);
+    /* and the next cycle can relocate again: drop half the objects, so the pages are sparser */
+    for (uint32_t i = 0; i < P * K; i += 2)
+        mh_store(h, holder, i, MH_NULL_HANDLE);
     run_cycle(h);
     mh_drain_events(h);
     CHECK(e.last.relocated_pages[0] > 0, "the next cycle relocated nothing (%d reserved granules)",
           reserved_granules(h));
     VERIFY(h);
-    for (int i = 1; i < P * K; i += 2)
-        CHECK(mh_nbytes(h, roots[i]) == 7 * KiB, "root %d lost its object", i);
+    for (uint32_t i = 1; i < P * K; i += 2) {
+        mh_handle x = load(h, holder, i);
+        CHECK(x >= 0 && mh_nbytes(h, x) == 7 * KiB, "object %u lost", i);
+        mh_release(h, x);
+    }
+    env_close(&e);
+}
+
+/*
+ * Roots into the whole relocation set. Every object a Python program holds a
+ * Ref to is a root (a handle), so a set whose live objects are all roots'
+ * is common: Pause Relocate Start would copy all of them, before any page is
+ * emptied. Only as many as fit the GC thread's target pages (the reserve)
+ * could be copied; every other one stayed where it was, every page kept one,
+ * and the cycle freed nothing (a 16M heap half live ran out: "heap
+ * exhausted" after its first stall). Relocate Start now keeps in the set only
+ * the pages whose roots' objects fit in the targets it has, with one target
+ * page to spare for the rest of the set (the others stay where they are this
+ * cycle), so the set it keeps is relocated and its pages freed.
+ */
+static void test_roots_fill_the_set(void)
+{
+    env e;
+    mh_heap *h = env_open(&e, (options){.stepping = 1, .heap_size = 16 * MiB});
+    if (!h)
+        return;
+    /* about 40 pages half live, each live object held by a handle (round
+     * robin over the pages, as Python's Refs fall), the rest garbage */
+    enum { N = 40 * 32 };
+    mh_handle first[N], roots[N];
+    for (int i = 0; i < N; i++) {
+        first[i] = mh_alloc(h, 0, 1000);
+        CHECK(first[i] >= 0, "alloc: %s", mh_last_error_message(h));
+        garbage(h, 14);
+    }
+    for (int k = 0; k < 32; k++)
+        for (int p = 0; p < 40; p++)
+            roots[k * 40 + p] = mh_dup(h, first[p * 32 + k]);
+    for (int i = 0; i < N; i++)
+        mh_release(h, first[i]);
+    uint64_t used0 = mh_used(h);
+    run_cycle(h);
+    mh_drain_events(h);
+    CHECK(e.last.relocated_pages[0] > 0, "the cycle chose no relocation set");
+    CHECK(e.last.used_after < used0, "the cycle freed nothing: %llu bytes in pages before, %llu after",
+          (unsigned long long)used0, (unsigned long long)e.last.used_after);
+    VERIFY(h);
+    for (int i = 0; i < N; i++)
+        CHECK(mh_nbytes(h, roots[i]) == 1000, "root %d lost its object", i);
     env_close(&e);
 }
 
@@ -1399,6 +1447,7 @@ int main(int argc, char **argv)
     RUN("heal", test_heal());
     RUN("pauses-allocate-nothing", test_pauses_allocate_nothing());
     RUN("reserve-comes-back", test_reserve_comes_back());
+    RUN("roots-fill-the-set", test_roots_fill_the_set());
     RUN("exhausted-stepping", test_exhausted(1));
     RUN("churn-stepping", test_churn_garbage(1));
     if (!only || strcmp(only, "stepping-random") == 0) {

@@ -38,6 +38,8 @@ typedef struct zforwarding {
     uint32_t live_objects;
     uint64_t live_bytes;
     int32_t refcount;         /* atomic */
+    uint64_t root_bytes;      /* Pause Relocate Start: bytes of the roots' objects in the page */
+    bool evicted;             /* taken out of the set at Relocate Start: the page stays as it is */
     uint32_t mask;            /* nentries - 1 */
     uint64_t entries[];       /* atomic */
 } zforwarding;

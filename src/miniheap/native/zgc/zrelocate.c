@@ -173,10 +173,112 @@ void zrelocate_prepare_targets(zheap *z)
             z->gc_target[t] = zpage_alloc_gc(z, t); /* NULL: the pause takes one, as before */
 }
 
+/* A root's object in the relocation set adds its size to its page's count. */
+static void count_root(zheap *z, mh_ref r)
+{
+    if (!r)
+        return;
+    uint64_t off = zoff(z->h, r);
+    zforwarding *f = zforwarding_of(z, off);
+    if (f)
+        f->root_bytes += obj_size(heap_addr(z->h, off));
+}
+
+/* Take a page out of the relocation set: nobody has looked its forwarding up
+ * yet (the mutators are stopped and the phase has just changed), so it simply
+ * stays where it is this cycle, its objects unmoved. */
+static void evict(zheap *z, zforwarding *f)
+{
+    f->evicted = true;
+    uint32_t first = (uint32_t)(f->start >> z->pages.granule_shift);
+    uint32_t n = (uint32_t)(f->size >> z->pages.granule_shift);
+    for (uint32_t g = first; g < first + n; g++)
+        __atomic_store_n(&z->fwd_of_granule[g], NULL, __ATOMIC_RELEASE);
+    f->page->relocating = false;
+    z->relocation_left[f->type] -= f->live_bytes;
+    z->cycle.relocate_bytes[f->type] -= f->live_bytes;
+    z->cycle.relocate_pages[f->type]--;
+}
+
+/*
+ * Relocate Start copies the roots' objects before any page of the set is
+ * emptied, into the GC thread's target pages: the prepared one and the
+ * reserve. Selection counted on each emptied page becoming the next target
+ * (a prefix of k pages needs at most the reserve plus k - 1 pages); roots
+ * into many pages of the set (every object a Python program holds a Ref to
+ * is a root) could fill every target first, and each object then left without
+ * one stays where it is and keeps its page: a cycle that frees nothing.
+ *
+ * So, in the pause, before any copy: replay the relocation as it will run,
+ * the roots' bytes first, then each page's other live bytes in the set's
+ * order, and check that at each page the targets it needs at worst (bytes
+ * over a target page's guaranteed room) are there: those of the pause plus
+ * one per page emptied before. While the replay fails, the page with the most
+ * roots' bytes leaves the set and waits for a later cycle. A root counted
+ * twice (two handles to one object) only makes this more careful. No
+ * allocation: this runs in the pause.
+ */
+static bool replay_fits(zheap *z, int t, uint64_t per, uint64_t targets)
+{
+    uint64_t copied = 0;
+    for (uint32_t i = 0; i < z->nrelocation; i++) {
+        zforwarding *f = z->relocation_set[i];
+        if (f->type == t && !f->evicted)
+            copied += f->root_bytes;
+    }
+    if ((copied + per - 1) / per > targets)
+        return false;
+    uint64_t emptied = 0;
+    for (uint32_t i = 0; i < z->nrelocation; i++) {
+        zforwarding *f = z->relocation_set[i];
+        if (f->type != t || f->evicted)
+            continue;
+        copied += f->live_bytes > f->root_bytes ? f->live_bytes - f->root_bytes : 0;
+        if ((copied + per - 1) / per > targets + emptied)
+            return false;
+        emptied++;
+    }
+    return true;
+}
+
+static void fit_roots_to_targets(zheap *z)
+{
+    mh_heap *h = z->h;
+    if (z->nrelocation == 0)
+        return;
+    for (uint32_t i = 0; i < h->handle_hwm; i++)
+        if (handle_live(h, i))
+            count_root(z, h->handles[i]);
+    for (mh_mutator *m = h->mutators; m; m = m->next)
+        for (uint32_t i = 0; i < m->nroots; i++)
+            count_root(z, m->roots[i]);
+    zpages *p = &z->pages;
+    for (int t = ZPAGE_SMALL; t <= ZPAGE_MEDIUM; t++) {
+        uint64_t size = t == ZPAGE_SMALL ? p->granule : p->medium_size;
+        if (!size)
+            continue;
+        uint64_t per = size - (t == ZPAGE_SMALL ? p->small_limit : p->medium_limit);
+        uint64_t targets = (z->gc_target[t] ? 1 : 0) + zpages_reserved_targets(z, t);
+        while (!replay_fits(z, t, per, targets)) {
+            zforwarding *most = NULL;
+            for (uint32_t i = 0; i < z->nrelocation; i++) {
+                zforwarding *f = z->relocation_set[i];
+                if (f->type == t && !f->evicted && f->root_bytes &&
+                    (!most || f->root_bytes > most->root_bytes))
+                    most = f;
+            }
+            if (!most)
+                break; /* the roots are not what is short: relocate as selected */
+            evict(z, most);
+        }
+    }
+}
+
 /* The handle table and every attached record's shadow stack. */
 void zrelocate_start_roots(zheap *z)
 {
     mh_heap *h = z->h;
+    fit_roots_to_targets(z);
     for (uint32_t i = 0; i < h->handle_hwm; i++)
         if (handle_live(h, i))
             relocate_root(z, &h->handles[i]);
@@ -225,6 +327,10 @@ bool zrelocate_step(zheap *z, uint64_t budget)
     uint64_t done = 0;
     while (z->relocate_next < z->nrelocation) {
         zforwarding *f = z->relocation_set[z->relocate_next];
+        if (f->evicted) { /* stays where it is this cycle (fit_roots_to_targets) */
+            z->relocate_next++;
+            continue;
+        }
         zpage *pg = f->page;
         uint64_t end = zpage_top(pg);
         uint64_t off = z->relocate_cursor > f->start ? z->relocate_cursor : f->start;
