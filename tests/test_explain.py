@@ -283,7 +283,10 @@ def test_the_colored_config_run_no_longer_contradicts_itself():
     text = result.stdout.split("-- after a full collection")[1].split("7. Summary")[0]
     assert "Real size:" in text and contradictions(text) == [], text
     assert "another process" not in text, text
-    # The case, not the demo's default: no pre-touch, so part of the heap is committed but never
-    # touched (the file sets pretouch = false; without it the demo's pretouch = true applied).
+    # The case, not the demo's default: no pre-touch (the file sets pretouch = false; without it
+    # the demo's pretouch = true applied), so the views are not all touched in full. The zgc collector
+    # commits pages as the heap grows: whether some of them stay untouched at the end depends on its
+    # GC thread's timing (under ASan none did), so the text must say whichever holds, and only that.
     assert "MADV_POPULATE_WRITE" not in result.stdout and "pretouch            false    file:" in result.stdout
-    assert "committed but never touched" in text and "3.0 times as much" not in text, text
+    assert ("committed but never touched" in text) != ("nothing committed lies untouched" in text), text
+    assert "3.0 times as much" not in text, text
