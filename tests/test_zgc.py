@@ -211,3 +211,17 @@ def test_stall_and_cycle_events_carry_what_the_log_needs(zgc_layout):
                       "Pause Relocate Start", "Concurrent Relocate"):
             assert phase in names
         assert [p.pause for p in event.phases if p.name.startswith("Pause")] == [True] * 3
+
+
+def test_a_large_object_refused_for_scattered_free_space_says_so(zgc_layout):
+    """A large page needs contiguous granules here (the heap is mapped once per view, offset for offset),
+    so free space scattered between pages can refuse one: the error says that, not 'release references'
+    (half the heap is free)."""
+    with Heap(zgc_config(zgc_layout)) as heap:  # 8M, granules of 256K
+        objs = [heap.alloc(refs=0, data=300_000) for _ in range(12)]  # large pages of 2 granules
+        objs[::2] = [None] * 6
+        with pytest.raises(HeapExhaustedError, match=r"granules are free but the longest run of them is \d+") as e:
+            heap.alloc(refs=0, data=3_000_000)  # 12 granules
+        assert "contiguous" in str(e.value) and "release references" not in str(e.value)
+        heap.verify()
+        assert heap.alloc(refs=0, data=1_000_000).space == "large"  # a run of 6 is there

@@ -56,9 +56,27 @@ uint64_t zalloc_mutator_nonblocking(zheap *z, uint64_t size)
     return off;
 }
 
-static void exhausted(mh_heap *h, uint64_t size)
+static void exhausted(mh_heap *h, int type, uint64_t size)
 {
     zheap *z = h->z;
+    zpages *p = &z->pages;
+    uint32_t nfree, longest;
+    zpages_free_runs(z, &nfree, &longest);
+    uint32_t need = type == ZPAGE_SMALL ? 1 : type == ZPAGE_MEDIUM ? p->medium_granules
+                    : (uint32_t)((size + p->granule - 1) >> p->granule_shift);
+    if (type != ZPAGE_SMALL && nfree >= need) {
+        /* enough free granules, none contiguous enough: the page needs a run of them (the JDK
+         * maps any free granules behind a fresh virtual range; miniheap maps the heap once) */
+        heap_error(h, MH_E_EXHAUSTED,
+                   "heap exhausted: %llu bytes requested, a %s page of %u contiguous granules of "
+                   "%llu bytes; after a complete zgc cycle %u granules are free but the longest run "
+                   "of them is %u (free space is scattered between pages, and a page here needs "
+                   "contiguous granules, docs/collector.md 7.6); raise heap_size or allocate "
+                   "smaller objects",
+                   (unsigned long long)size, type == ZPAGE_MEDIUM ? "medium" : "large", need,
+                   (unsigned long long)p->granule, nfree, longest);
+        return;
+    }
     heap_error(h, MH_E_EXHAUSTED,
                "heap exhausted: %llu bytes requested, heap %llu bytes, %llu bytes in pages after "
                "a complete zgc cycle (live %llu bytes at its Mark End); release references to "
@@ -127,7 +145,7 @@ static uint64_t alloc_stalled(mh_heap *h, int type, uint64_t size)
                       .used_before = size};
     heap_event_post(h, &ev);
     if (off == UINT64_MAX && !failed)
-        exhausted(h, size);
+        exhausted(h, type, size);
     return off;
 }
 

@@ -345,6 +345,25 @@ uint32_t zpages_reserved_targets(zheap *z, int type)
     return n;
 }
 
+void zpages_free_runs(zheap *z, uint32_t *nfree, uint32_t *longest)
+{
+    zpages *p = &z->pages;
+    uint32_t run = 0, best = 0, n = 0;
+    pthread_mutex_lock(&p->lock);
+    for (uint32_t g = 0; g < p->ngranules; g++) {
+        if (!p->page_of[g] && p->state[g] == ZGRANULE_FREE) {
+            n++;
+            if (++run > best)
+                best = run;
+        } else {
+            run = 0;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    *nfree = n;
+    *longest = best;
+}
+
 zpage **zpages_snapshot(zheap *z, uint32_t *n)
 {
     zpages *p = &z->pages;

@@ -125,6 +125,9 @@ void zpage_free(struct zheap *z, zpage *page, bool to_reserve);
 void zpages_trim_reserve(struct zheap *z);
 /* How many target pages of a type the GC could have now from its reserve. */
 uint32_t zpages_reserved_targets(struct zheap *z, int type);
+/* Free granules (not reserved), and the longest run of them: a medium or
+ * large page needs contiguous granules (the message of an exhausted heap). */
+void zpages_free_runs(struct zheap *z, uint32_t *nfree, uint32_t *longest);
 /* Every page, in address order, into a new array (*n of them); NULL if out of memory. Only the
  * GC thread frees pages, so for it the snapshot stays true, except for pages mutators add. */
 zpage **zpages_snapshot(struct zheap *z, uint32_t *n);
