@@ -10,7 +10,7 @@ import pytest
 
 from miniheap import HeapConfig
 from miniheap.config import ConfigError, color_bits_for
-from miniheap.errors import HeapExhaustedError
+from miniheap.errors import ForeignRefError, HeapExhaustedError, ReservationError
 from miniheap.heap import Heap
 
 from .conftest import ZGC_LAYOUTS, small_config
@@ -225,3 +225,23 @@ def test_a_large_object_refused_for_scattered_free_space_says_so(zgc_layout):
         assert "contiguous" in str(e.value) and "release references" not in str(e.value)
         heap.verify()
         assert heap.alloc(refs=0, data=1_000_000).space == "large"  # a run of 6 is there
+
+
+def test_a_second_zgc_heap_at_the_same_colour_bits_is_refused_with_the_way_out(zgc_layout, resources):
+    """Both heaps' views sit at the same fixed addresses (JDK 17's ZGC has one heap per JVM): the
+    error names the other heap and the two ways out, and leaves nothing behind; the way out works."""
+    before = resources()
+    with Heap(zgc_config(zgc_layout)) as first:
+        bits = first.config.color_bits
+        with pytest.raises(ReservationError, match=r"another zgc heap of this process") as e:
+            Heap(zgc_config(zgc_layout))
+        assert "close it first" in str(e.value)
+        if bits - 3 < 28:  # the sanitizer stage's bits (28): nothing lower; higher is ASan's shadow
+            assert f"color_bits = {bits + 3} or higher" in str(e.value)
+        else:
+            assert f"color_bits = {bits - 3} or lower" in str(e.value)
+            with Heap(zgc_config(zgc_layout, color_bits=bits - 3)) as second:  # the way out
+                ref = second.alloc(refs=1, data=8)
+                with pytest.raises(ForeignRefError):
+                    first.alloc(refs=1)[0] = ref
+    assert resources().leaks_since(before, huge=False) == []

@@ -14,7 +14,11 @@
 A layout knows reservations and the backend, nothing of the collector; the collector learns only the
 view bases (:attr:`Layout.view_bases`).
 """
+import contextlib
+import errno
+
 from .cleanup import Cleanup
+from .config import COLOR_BITS_RANGE
 from .errors import ReservationError
 from .reservation import Reservation
 
@@ -87,7 +91,27 @@ class LowBitsView(Layout):
         if size > 1 << bits:
             raise ReservationError(f"heap_size {size} does not fit below the heap base bit {bits} "
                                    f"({1 << bits} bytes): lower heap_size or raise color_bits")
-        self._view(self._reserve(size, at=1 << bits, label="heap"), "heap", 0, size)
+        with _taken_by_another_zgc_heap(bits, 1):
+            self._view(self._reserve(size, at=1 << bits, label="heap"), "heap", 0, size)
+
+
+@contextlib.contextmanager
+def _taken_by_another_zgc_heap(bits, nbits):
+    """A zgc heap's views sit at fixed addresses, as JDK 17's (one heap per JVM): the usual reason one
+    cannot be reserved is another zgc heap of this process at the same colour bits. Say so, and how to
+    have both, rather than 'choose another address' (a zgc heap has no address setting)."""
+    try:
+        yield
+    except ReservationError as e:
+        if getattr(e.__cause__, "errno", None) != errno.EEXIST:
+            raise
+        ways = [f"color_bits = {bits - 3} or lower"] if bits - 3 >= COLOR_BITS_RANGE[0] else []
+        ways += [f"color_bits = {bits + 3} or higher"] if bits + 3 <= COLOR_BITS_RANGE[1] else []
+        hint = f"give this heap {' or '.join(ways)}" if ways else "give this heap other colour bits"
+        raise ReservationError(
+            f"{e}. With zgc this is most likely another zgc heap of this process, whose views sit at "
+            f"the same addresses (bits {bits} to {bits + nbits - 1}: JDK 17's ZGC has one heap per JVM): "
+            f"close it first, or {hint}, so the two heaps' views do not meet") from e.__cause__
 
 
 class ColoredViews(Layout):
@@ -99,9 +123,10 @@ class ColoredViews(Layout):
         if size > 1 << bits:
             raise ReservationError(f"heap_size {size} does not fit below the colour bit {bits} "
                                    f"({1 << bits} bytes): lower heap_size or raise color_bits")
-        for colour, name in enumerate(COLOR_NAMES):
-            base = 1 << (bits + colour)
-            self._view(self._reserve(size, at=base, label=f"{name} view"), name, 0, size)
+        with _taken_by_another_zgc_heap(bits, len(COLOR_NAMES)):
+            for colour, name in enumerate(COLOR_NAMES):
+                base = 1 << (bits + colour)
+                self._view(self._reserve(size, at=base, label=f"{name} view"), name, 0, size)
 
     @property
     def view_bases(self):
