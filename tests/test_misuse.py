@@ -225,3 +225,20 @@ def test_an_uninitialised_ref_is_dropped_silently():
     assert done.stderr == "", done.stderr
     assert "uninitialised" in done.stdout
     gc.collect()
+
+
+@pytest.mark.parametrize("mapping", ["none", "colored"])
+def test_a_full_handle_table_says_what_a_python_program_can_do(mapping):
+    # every live Ref holds a handle; the core's own advice names its C call (mh_release), which a
+    # Python program never makes
+    from miniheap import MiniheapError
+
+    with Heap(small_config(mapping=mapping, max_handles=64)) as heap:
+        refs = [heap.alloc(refs=1) for _ in range(64)]
+        with pytest.raises(MiniheapError, match="handle table is full") as caught:
+            heap.alloc(refs=1)
+        message = str(caught.value)
+        assert "mh_release" not in message and "release()" in message and "max_handles" in message, message
+        refs.pop().release()
+        refs.append(heap.alloc(refs=1))  # a released handle is taken again
+        heap.verify()

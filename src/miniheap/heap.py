@@ -595,6 +595,9 @@ class Heap:
             raise CommitError(f"{message}: {cause}" if cause else message) from cause
         if code in (lib.MH_E_BAD_SLOT, lib.MH_E_TOO_LARGE):
             raise IndexError(message) if code == lib.MH_E_BAD_SLOT else ValueError(message)
+        if code == lib.MH_E_NO_HANDLES:  # the core names its C call; a Python program drops Refs instead
+            message = message.replace("(mh_release)", "(every live Ref holds one: drop the Refs you no "
+                                                      "longer need, or call their release())")
         raise MiniheapError(message or f"miniheap error {code}")
 
 
