@@ -268,16 +268,23 @@ class Tour:
 
             self.recorder = Recorder(heap, title="miniheap tour")
         holder = heap.alloc(refs=8, data=0)
-        targets = [heap.alloc(refs=0, data=64) for _ in range(8)]
-        for i, t in enumerate(targets):
+        targets, garbage = [], []
+        for i in range(8):
+            t = heap.alloc(refs=0, data=64)
             t.data[:8] = i.to_bytes(8, "little")
             holder[i] = t
-        garbage = [heap.alloc(refs=0, data=2000) for _ in range(200)]  # makes old regions sparse
-        heap.collect(full=True)  # a zgc cycle: marks, relocates whatever is sparse
+            targets.append(t)
+            # garbage-to-be between the targets spreads them over several pages: relocating one sparse
+            # page into one new page reclaims nothing, so ZGC (and miniheap, as JDK 17 selects) leaves
+            # a lone sparse page where it is; several are compacted into one
+            garbage += [heap.alloc(refs=0, data=2000) for _ in range(400)]
+        heap.collect(full=True)  # a zgc cycle: everything is still live, nothing worth moving
         del garbage
         for t in targets:
             t.release()
+        moved_before = heap.stats.objects_relocated_by_gc + heap.stats.objects_relocated_by_mutator
         heap.collect(full=True)  # relocates the now sparse pages; roots are fixed, fields are not
+        moved = heap.stats.objects_relocated_by_gc + heap.stats.objects_relocated_by_mutator - moved_before
         good = heap.good_color
         stale_slots = [i for i in range(8) if heap.raw_color(holder, i) != good]
         slot = stale_slots[0] if stale_slots else 0
@@ -294,11 +301,12 @@ class Tour:
             "one pointer's raw 64-bit value: its colour, loaded stale and healed",
             f"The hand-built views were closed and miniheap's Heap built the same layout with a collector "
             f"(heap.trace):\n" + "\n".join("  " + line for line in heap.trace.lines) + "\n"
-            f"Two zgc cycles (System.gc()) moved objects (its GC log, in JDK 17 ZGC's -Xlog:gc format):\n"
+            f"Two zgc cycles (System.gc()) ran (its GC log, in JDK 17 ZGC's -Xlog:gc format):\n"
             f"{self.gc_log_lines(start=True)}\n"
+            f"The second moved {moved} objects out of the pages that had become sparse into one new page. "
             f"The roots were fixed at once, but "
-            + (f"{len(stale_slots)} fields inside an object still hold an old colour.\n\n" if stale_slots else
-               "no field was left with an old colour this time (the objects did not move).\n\n")
+            + (f"{len(stale_slots)} fields inside an object still hold an old colour and an old address.\n\n"
+               if stale_slots else "no field was left with an old colour this time.\n\n")
             + f"Slot {slot} of that object, as it is in memory (no barrier):\n"
             f"{describe_pointer(stale, self.bits)}\n\n"
             f"Loading it (holder[{slot}]) runs the load barrier: the colour is not the good one "
@@ -306,10 +314,14 @@ class Tour:
             f"pointer back into the field (self-healing) and returns it. Slow paths {before.loads_slow} -> "
             f"{after.loads_slow}, healed {before.loads_healed} -> {after.loads_healed}. The field now:\n"
             f"{describe_pointer(healed, self.bits)}\n"
-            f"The next load of this field takes the fast path.",
+            + (f"The offset changed too ({stale & mask:#x} -> {healed & mask:#x}): the object lives in its new "
+               f"page now, and its old page was freed. " if (stale & mask) != (healed & mask) else
+               "The offset is the same: this object was not moved, only its pointer's colour was stale. ")
+            + "The next load of this field takes the fast path.",
             [(f"dd if=/proc/{self.pid}/mem bs=8 count=1 skip=$((0x{field:x} / 8)) 2>/dev/null | od -A n -t x8",
               f"the field's raw value, read from outside: {healed:#018x}")],
-            {"field": field, "stale": stale, "healed": healed, "good": good,
+            {"field": field, "stale": stale, "healed": healed, "good": good, "moved": moved,
+             "stale_offset": stale & mask, "healed_offset": healed & mask,
              "stale_color": _colour_of(stale, self.bits),
              "healed_color": _colour_of(healed, self.bits)})
         holder.release()
