@@ -53,6 +53,11 @@ def test_demo_help_gives_the_defaults_the_demo_runs_with():
     assert DEMO_DEFAULTS == {"mapping": "colored", "pretouch": True}  # what the words below describe
     assert "(default: colored in the demo, none elsewhere)" in text
     assert "(default: true in the demo, false elsewhere)" in text
+    # mapping colored implies collector zgc, so the demo's --collector default is zgc, not serial
+    assert "(default: zgc in the demo (its mapping colored), serial elsewhere)" in text
+    assert "(default: serial)" not in text
+    # zgc's -Xlog:gc prints one line per cycle, not per pause
+    assert "one line per pause with serial, one per cycle with zgc" in text
 
 
 def test_bench_help_has_no_internal_references_or_markup():

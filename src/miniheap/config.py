@@ -418,7 +418,8 @@ class HeapConfig:
         default="gc",
         converter=_to_str("gc_log", "gc"),
         validator=_check_gc_log,
-        metadata=_meta("GC log, as the JDK's -Xlog: off, gc (one line per pause), gc* (details at info), gc*=debug "
+        metadata=_meta("GC log, as the JDK's -Xlog: off, gc (one line per pause with serial, one per cycle with zgc, "
+                       "as the JDK's SerialGC and ZGC), gc* (details at info), gc*=debug "
                        "(phases, survivor size), gc*=trace (age table); add :file=PATH to write a file",
                        "off|gc|gc*[=debug|trace][:file=PATH]"),
     )
@@ -855,8 +856,15 @@ def add_arguments(parser: argparse.ArgumentParser, config_flag: bool = True,
     if config_flag:
         group.add_argument("--config", metavar="PATH", default=None, help=f"TOML file with a [{TOML_TABLE}] table (default: ${CONFIG_ENV})")
     defaults = HeapConfig()
+    # The command's defaults resolved as the heap resolves them, so a field they imply (the demo's
+    # mapping colored implies collector zgc) is shown with the value the command really runs with.
+    command_resolved = HeapConfig(**command_defaults) if command_defaults else defaults
     for attribute in attrs.fields(HeapConfig):
         default = format_value(attribute.name, getattr(defaults, attribute.name))
+        implied = getattr(command_resolved, attribute.name)
+        if attribute.name not in command_defaults and implied != getattr(defaults, attribute.name):
+            default = (f"{format_value(attribute.name, implied)} in the {command} (its {_implied_by(command_defaults)}), "
+                       f"{default} elsewhere")
         if attribute.name in command_defaults:
             default = (f"{format_value(attribute.name, command_defaults[attribute.name])} in the {command}, "
                        f"{default} elsewhere")
@@ -868,6 +876,11 @@ def add_arguments(parser: argparse.ArgumentParser, config_flag: bool = True,
             metavar=attribute.metadata["metavar"],
             help=f"{attribute.metadata['help']} (default: {default.replace('%', '%%')})",
         )
+
+
+def _implied_by(command_defaults: Mapping[str, object]) -> str:
+    return " and ".join(f"{name} {format_value(name, value)}" for name, value in command_defaults.items()
+                        if name in ("mapping", "collector"))
 
 
 def cli_overrides(namespace: argparse.Namespace) -> dict[str, object]:
