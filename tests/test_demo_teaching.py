@@ -197,8 +197,12 @@ def test_a_flag_that_needs_the_demos_coloured_default_works_with_it():
     assert result.returncode == 0, result.stderr[-2000:]
     assert "verify_views        true     cli:--verify-views" in result.stdout
     assert "mapping             colored  demo:DEMO_DEFAULTS" in result.stdout
+    # section 1 says which of its keys zgc does not use, so a learner does not look for their effect
+    assert "(young_size, survivor_ratio and tenuring_threshold apply to serial only" in result.stdout
     # and a collector the user names takes its own mapping, not the demo's
     result = run_demo("--collector", "serial", "--work", "4")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "collector           serial   cli:--collector" in result.stdout
     assert "mapping             none     default" in result.stdout
+    assert "(color_bits, verify_views and gc_interval apply to zgc only" in result.stdout
+    assert "apply to serial only" not in result.stdout

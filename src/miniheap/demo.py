@@ -8,6 +8,7 @@ zgc collector an eighth puts its two layouts side by side: the same workload on 
 and what the load barrier costs per load in each.
 """
 import sys
+import textwrap
 import time
 
 from . import config as config_mod
@@ -24,6 +25,19 @@ RULE = "=" * 78
 # This is the one place to change the demo's subject (to the zgc collector, once it exists).
 DEMO_DEFAULTS = {"mapping": "colored", "pretouch": True}
 DEMO_SOURCE = config_mod.Source("demo", "DEMO_DEFAULTS")
+
+
+def config_note(config) -> str:
+    """The keys of section 1's table that this run does not use, so a learner does not look for their
+    effect: zgc (JDK 17's) has no generations, serial has no colours or GC thread."""
+    if config.collector == "zgc":
+        note = ("young_size, survivor_ratio and tenuring_threshold apply to serial only: zgc (as JDK 17's ZGC) "
+                "is not generational")
+    else:
+        note = "color_bits, verify_views and gc_interval apply to zgc only: serial has no colours and no GC thread"
+    if config.mapping != "young-mirror":
+        note += "; mirrors applies to mapping young-mirror only"
+    return textwrap.fill(f"({note}.)", width=78)
 
 
 def heading(number, title, out):
@@ -459,6 +473,7 @@ def run(argv=None, out=None, prog=None):
 
     heading(1, "Configuration, and where each value came from", out)
     print(loaded.describe(), file=out)
+    print(config_note(loaded.config), file=out)
 
     heading(2, "The system calls that built the heap (strace format)", out)
     heap = open_heap(loaded, args.fallback, out)
