@@ -19,6 +19,7 @@ and hex are set aside (every run has other PIDs, addresses and timings; the word
 """
 import glob
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -160,3 +161,30 @@ def test_every_shell_command_in_the_docs_runs(block, tmp_path, monkeypatch):
         missing = [line for line in block.output if line.strip() and _shape(line) not in actual]
         assert not missing, f"{block.id}: the documented output has lines the command no longer prints:\n" \
                             + "\n".join(missing) + f"\n--- it printed\n{result.stdout[-3000:]}"
+
+
+def _numbered(lines, pattern):
+    return [int(m[1]) for line in lines if (m := re.match(pattern, line))]
+
+
+def test_numbered_sections_and_lists_count_up_without_repeats():
+    """A guide that says "section 12" needs one section 12: numbered headings and the guides' list in
+    README.md go 1, 2, 3, ... with no number twice (collector.md once had two sections 11)."""
+    docs = pathlib.Path(__file__).resolve().parent.parent / "docs"
+    for path in sorted(docs.glob("*.md")):
+        lines = path.read_text().splitlines()
+        for pattern in (r"## (\d+)\. ", r"(\d+)\. \["):
+            numbers = _numbered(lines, pattern)
+            if numbers:
+                assert numbers == list(range(1, len(numbers) + 1)), (path.name, pattern, numbers)
+
+
+def test_reading_the_demo_explains_every_section_the_demo_prints():
+    root = pathlib.Path(__file__).resolve().parent.parent
+    demo = (root / "src" / "miniheap" / "demo.py").read_text()
+    printed = sorted({int(n) for n in re.findall(r"\bheading\((\d+),", demo)})
+    text = (root / "docs" / "reading-the-demo.md").read_text()
+    explained = _numbered(text.splitlines(), r"## (\d+)\. ")
+    assert explained == printed
+    words = {7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+    assert f"walks through {words[len(printed)]} sections" in text
