@@ -206,3 +206,18 @@ def test_a_flag_that_needs_the_demos_coloured_default_works_with_it():
     assert "mapping             none     default" in result.stdout
     assert "(color_bits, verify_views and gc_interval apply to zgc only" in result.stdout
     assert "apply to serial only" not in result.stdout
+
+
+def test_zgc_summary_says_why_slow_loads_and_pauses_are_that_many():
+    """The summary's totals puzzle a learner (more slow loads than fast, more than 3 pauses a cycle):
+    it says why, and its arithmetic (cycles x 3 + Pause Mark End retries) is the run's pause count."""
+    result = run_demo("--work", "16")
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = " ".join(result.stdout.split())
+    assert "makes every pointer in the heap stale at once" in text and "in the total only" in text
+    cycles = int(re.search(r"cycles: (\d+) \(", text)[1])
+    pauses = int(re.search(r"pauses: (\d+):", text)[1])
+    note = re.search(r"Pauses: (\d+) = (\d+) cycles x 3(?: \+ (\d+))?", text)
+    assert note, text[-1500:]
+    assert int(note[1]) == pauses and int(note[2]) == cycles
+    assert pauses == 3 * cycles + int(note[3] or 0)

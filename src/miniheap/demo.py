@@ -444,6 +444,30 @@ def zgc_summary(heap, out, wall):
         moved = f"{e.objects_relocated_by_gc}/{e.objects_relocated_by_mutator}"
         print(f"  {f'GC({e.id})':<7}{ZGC_CAUSE_NAMES.get(e.cause, '?'):<19}{cells}{e.loads_slow:>11}{moved:>14}",
               file=out)
+    print(zgc_summary_notes(len(cycles), len(pauses), sum(e.mark_ends - 1 for e in cycles)), file=out)
+
+
+def zgc_summary_notes(cycles, pauses, mark_end_retries):
+    """Why the summary's counts are what they are (core/barrier.h counts the fast loads,
+    zgc/zbarrier.c the slow ones; zgc/zdriver.c gives a cycle the slow loads between its start and its
+    end, and retries Pause Mark End while marking is not done)."""
+    return textwrap.fill(
+        "Why so many slow loads: Pause Mark Start (and then Pause Relocate Start) changes the good colour, "
+        "which makes every pointer in the heap stale at once, so the first load of each field after it "
+        "takes the slow path once and heals the field; the next loads of that field are fast. The slow "
+        "loads column counts only those made while a cycle ran, from its Pause Mark Start to the end of "
+        "its relocation; those between cycles are in the total only.", width=100) + "\n" + textwrap.fill(
+        pauses_note(cycles, pauses, mark_end_retries), width=100)
+
+
+def pauses_note(cycles, pauses, mark_end_retries):
+    if mark_end_retries:
+        return (f"Pauses: {pauses} = {cycles} cycles x 3 + {mark_end_retries}: Pause Mark End found marking "
+                f"not done {mark_end_retries} time(s) (the workload's loads had marked objects still to trace), "
+                f"so marking continued (Concurrent Mark Continue) and Pause Mark End was tried again, as JDK "
+                f"17's ZGC does; the MarkEnd column adds them up.")
+    return (f"Pauses: {pauses} = {cycles} cycles x 3 (Mark Start, Mark End, Relocate Start); when Pause Mark "
+            f"End finds marking not done, marking continues and it is tried again, as JDK 17's ZGC does.")
 
 
 @quiet_on_broken_pipe
