@@ -86,7 +86,8 @@ def test_unknown_flags_are_named_and_nothing_runs(args):
     assert done.stdout == ""  # the probe, demo or benchmark did not start
 
 
-@pytest.mark.parametrize("args", [("probe",), ("demo", "--work", "8"), ("bench", "--list"), ("--help",)])
+@pytest.mark.parametrize("args", [("probe",), ("demo", "--work", "8"), ("bench", "--list"), ("--help",),
+                                  ("verify-views", "--no-verify-views")])
 def test_a_closed_stdout_ends_the_command_quietly(args):
     """``python -m miniheap probe | head -3``, made certain: the reader is gone before the first write."""
     read_end, write_end = os.pipe()
@@ -98,6 +99,18 @@ def test_a_closed_stdout_ends_the_command_quietly(args):
         os.close(write_end)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
     assert done.returncode in (0, EXIT_SIGPIPE), done.returncode
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full to fill standard output with")
+@pytest.mark.parametrize("args", [("demo", "--work", "4"), ("verify-views", "--no-verify-views")])
+def test_a_full_stdout_ends_the_command_with_one_line(args):
+    """``python examples/gc_demo.py > /dev/full``: every write fails with ENOSPC; one line says so."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "miniheap", *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=180, cwd=ROOT)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == ["miniheap: cannot write the output: No space left on device (free space "
+                                        "where it goes, or send it elsewhere)"], done.stderr
 
 
 def test_probe_piped_into_head():

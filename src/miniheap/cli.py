@@ -33,6 +33,42 @@ def program_name(command: str | None = None) -> str:
     return f"{base} {command}" if command else base
 
 
+EXIT_OUTPUT = 1
+
+
+class OutputError(OSError):
+    """Standard output could not be written (a full disk, /dev/full): not the user's mistake, nor a
+    bug, so one line instead of a traceback."""
+
+
+class GuardedOutput:
+    """A command's standard output whose write errors other than a closed pipe (which ends the command
+    quietly) become OutputError, so quiet_on_broken_pipe can end the command with one line."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            error = OutputError(f"cannot write the output: {e.strerror or e} (free space where it goes, "
+                                f"or send it elsewhere)")
+            error.errno = e.errno
+            raise error from e
+
+    def write(self, text):
+        return self._guard(self._stream.write, text)
+
+    def flush(self):
+        return self._guard(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def quiet_on_broken_pipe(main):
     """Wrap a command's ``main(argv)`` so a closed standard output or Ctrl-C ends it without a
     traceback. Heaps and files opened in ``with`` blocks are closed on the way out as usual."""
@@ -42,11 +78,15 @@ def quiet_on_broken_pipe(main):
         restore = _interrupt_outside_finalizers()
         try:
             status = main(*args, **kwargs)
-            sys.stdout.flush()  # a pipe closed after the last print fails here, still inside the guard
+            GuardedOutput(sys.stdout).flush()  # a pipe closed after the last print fails here, still inside the guard
             return status
         except BrokenPipeError:
             _silence_stdout()
             return EXIT_SIGPIPE
+        except OutputError as e:
+            _silence_stdout()  # what is still buffered would fail again at exit
+            print(f"miniheap: {e}", file=sys.stderr)
+            return EXIT_OUTPUT
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             return EXIT_INTERRUPTED

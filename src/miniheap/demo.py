@@ -12,7 +12,7 @@ import textwrap
 import time
 
 from . import config as config_mod
-from .cli import Progress, output_problems, quiet_on_broken_pipe
+from .cli import GuardedOutput, Progress, output_problems, quiet_on_broken_pipe
 from .errors import BackendUnavailableError, CommitError, MiniheapError, ReservationError
 from .oneline import OneLineParser
 from .recording import Recorder
@@ -475,7 +475,7 @@ def main(argv=None, out=None, prog=None):
     """Run the demo; a heap that runs out of memory mid-run (a huge-page pool that empties, a live set
     larger than the heap) ends it with one line and exit status 2, never a traceback."""
     try:
-        return run(argv, out, prog)
+        return run(argv, GuardedOutput(out or sys.stdout), prog)
     except (CommitError, MemoryError, MiniheapError) as e:
         print(f"miniheap: the run stopped: {one_line(e)}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 
+from .cli import GuardedOutput, OutputError, quiet_on_broken_pipe
 from .oneline import OneLineParser
 
 COLOR_NAMES = ("Marked0", "Marked1", "Remapped")
@@ -156,14 +157,17 @@ class Run:
         self.say(f"\n(Marking ended too fast to be caught in {ATTEMPTS} cycles: no view listing during it.)")
 
 
+@quiet_on_broken_pipe
 def main(argv=None, out=None, prog=None):
     from .config import ConfigError
     from .errors import MiniheapError
 
     args = parse_args(sys.argv[1:] if argv is None else argv, prog)
-    out = out or sys.stdout
+    out = GuardedOutput(out or sys.stdout)
     try:
         return Run(args, out).run()
+    except (BrokenPipeError, OutputError):
+        raise  # standard output closed or full: quiet_on_broken_pipe ends the command
     except (ConfigError, MiniheapError, OSError) as e:
         print(f"miniheap verify-views: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
