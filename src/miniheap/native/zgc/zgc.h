@@ -107,6 +107,8 @@ struct zheap {
     uint64_t relocation_left[2]; /* live bytes of small, medium pages not relocated yet */
     zforwarding **fwd_of_granule;/* atomic pointers: the forwarding of each granule's page */
     zpage *gc_target[2];         /* the GC thread's target page, small and medium */
+    int64_t fit_slack[2];        /* Select: room the set leaves for roots copied first (zrelocate.c) */
+    uint64_t root_bytes[2];      /* Relocate Start: bytes of the roots' objects in the set, per type */
     zpage *mut_page[2];          /* the mutators' allocation page, small and medium */
 
     /* mutator-side counters (atomics: the GC thread reads them) */
@@ -218,6 +220,7 @@ mh_ref zmark_barrier(zheap *z, mh_ref stale);
 void zreset_relocation_set(zheap *z);
 void zselect_relocation_set(zheap *z);
 void zrelocate_prepare_targets(zheap *z);
+void zrelocate_note_slack(zheap *z);
 void zrelocate_start_roots(zheap *z);
 /* Relocate up to budget objects (0: all). Returns whether any remain. */
 bool zrelocate_step(zheap *z, uint64_t budget);

@@ -133,6 +133,7 @@ void zselect_relocation_set(zheap *z)
             if (!add_to_set(z, cand[t][i].page))
                 break;
     }
+    zrelocate_note_slack(z);
     free(pages);
     free(cand[0]);
     free(cand[1]);
