@@ -22,20 +22,7 @@
 #include "safepoint.h" /* heap_event_post: an event waiting, as zgc's GC thread leaves one */
 #include "miniheap-inline.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                  \
-    do {                                                                                  \
-        checks++;                                                                         \
-        if (!(cond)) {                                                                    \
-            failures++;                                                                   \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);      \
-            fprintf(stderr, __VA_ARGS__);                                                 \
-            fputc('\n', stderr);                                                          \
-        }                                                                                 \
-    } while (0)
-
-#define MiB (1024ull * 1024)
+#include "check.h"
 
 typedef struct env {
     void *mem;

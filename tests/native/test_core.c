@@ -35,25 +35,9 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                          \
-    do {                                                                          \
-        checks++;                                                                 \
-        if (!(cond)) {                                                            \
-            failures++;                                                           \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                         \
-            fputc('\n', stderr);                                                  \
-        }                                                                         \
-    } while (0)
-
-#define VERIFY(h) CHECK(mh_verify(h) == 0, "verify: %s", mh_last_error_message(h))
+#include "check.h"
 
 /* ---- embedder --------------------------------------------------------- */
-
-#define KiB 1024ull
-#define MiB (1024ull * 1024)
 
 typedef struct env {
     int colored;

@@ -28,21 +28,7 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        checks++;                                                                        \
-        if (!(cond)) {                                                                   \
-            failures++;                                                                  \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);     \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fputc('\n', stderr);                                                         \
-        }                                                                                \
-    } while (0)
-
-#define KiB 1024ull
-#define MiB (1024ull * 1024)
+#include "check.h"
 
 /* ---- the embedder ------------------------------------------------------- */
 
@@ -137,8 +123,6 @@ static void env_close(env *e)
         free(e->mem);
     }
 }
-
-#define VERIFY(h) CHECK(mh_verify(h) == 0, "verify: %s", mh_last_error_message(h))
 
 /* ---- objects with identities -------------------------------------------- */
 

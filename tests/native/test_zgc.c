@@ -38,23 +38,7 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                               \
-    do {                                                                               \
-        __atomic_add_fetch(&checks, 1, __ATOMIC_RELAXED);                              \
-        if (!(cond)) {                                                                 \
-            __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);                        \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);   \
-            fprintf(stderr, __VA_ARGS__);                                              \
-            fputc('\n', stderr);                                                       \
-        }                                                                              \
-    } while (0)
-
-#define VERIFY(h) CHECK(mh_verify(h) == 0, "verify: %s", mh_last_error_message(h))
-
-#define KiB 1024ull
-#define MiB (1024ull * 1024)
+#include "check.h"
 
 /* ---- the embedder: one memfd, three views (or one) --------------------- */
 

@@ -109,4 +109,9 @@ uint64_t mh_bench_now_ns(void);
 
 /* cdef-end */
 
+/* Outside the cdef (C only): record why a run failed, in a result's error text (the first reason
+ * wins) and its ok flag; returns -1 for the caller to return. */
+int mh_bench_fail(char *error, size_t size, int32_t *ok, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -2,6 +2,8 @@
  * benchutil.c: the clock and the two reference loops the collector is compared with (memcpy of the
  * bytes it copied, cold and warm; first touch of mapped memory).
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,4 +71,16 @@ uint64_t mh_bench_touch(uint64_t addr, uint64_t length, uint64_t stride)
     for (uint64_t off = 0; off < length; off += stride)
         p[off] = 1;
     return mh_bench_now_ns() - t0;
+}
+
+int mh_bench_fail(char *error, size_t size, int32_t *ok, const char *fmt, ...)
+{
+    if (error[0] == '\0') {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(error, size, fmt, ap);
+        va_end(ap);
+    }
+    *ok = 0;
+    return -1;
 }

@@ -36,17 +36,8 @@ typedef struct gcbench {
     mh_gcbench_result *r;
 } gcbench;
 
-static int fail(gcbench *b, const char *fmt, ...)
-{
-    if (b->r->error[0] == '\0') {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(b->r->error, sizeof b->r->error, fmt, ap);
-        va_end(ap);
-    }
-    b->r->ok = 0;
-    return -1;
-}
+/* why the run failed, in its result (the first reason wins) */
+#define fail(b, ...) mh_bench_fail((b)->r->error, sizeof (b)->r->error, &(b)->r->ok, __VA_ARGS__)
 
 static int __attribute__((noinline, cold)) heap_fail(gcbench *b, const char *what)
 {

@@ -31,17 +31,8 @@ typedef struct zlat {
     uint64_t rng;
 } zlat;
 
-static int fail(zlat *b, const char *fmt, ...)
-{
-    if (b->r->error[0] == '\0') {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(b->r->error, sizeof b->r->error, fmt, ap);
-        va_end(ap);
-    }
-    b->r->ok = 0;
-    return -1;
-}
+/* why the run failed, in its result (the first reason wins) */
+#define fail(b, ...) mh_bench_fail((b)->r->error, sizeof (b)->r->error, &(b)->r->ok, __VA_ARGS__)
 
 static uint64_t next(zlat *b)
 {
