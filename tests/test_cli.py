@@ -102,9 +102,12 @@ def test_a_closed_stdout_ends_the_command_quietly(args):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full to fill standard output with")
-@pytest.mark.parametrize("args", [("demo", "--work", "4"), ("verify-views", "--no-verify-views")])
+@pytest.mark.parametrize("args", [("demo", "--work", "4"), ("verify-views", "--no-verify-views"), ("probe",),
+                                  ("tour", "--no-pause"), ("--help",), ("demo", "--help"), ("bench", "--help"),
+                                  ("probe", "--help"), ("compare-jvm", "--help"), ("tour", "--help")])
 def test_a_full_stdout_ends_the_command_with_one_line(args):
-    """``python examples/gc_demo.py > /dev/full``: every write fails with ENOSPC; one line says so."""
+    """``python examples/gc_demo.py > /dev/full``: every write fails with ENOSPC; one line says so. With
+    ``--help`` too: argparse swallows the error of its own write, and the output was lost with status 0."""
     with open("/dev/full", "w") as full:
         done = subprocess.run([sys.executable, "-m", "miniheap", *args], stdout=full, stderr=subprocess.PIPE,
                               text=True, timeout=180, cwd=ROOT)

@@ -6,6 +6,9 @@
 * Standard output closed early (``python -m miniheap probe | head -3``) ends the command quietly, as
   ``cat`` ends when ``head`` stops reading: no traceback. The exit status is 141 (128 + SIGPIPE), what a
   shell reports for a process that SIGPIPE killed.
+* Standard output that cannot be written (a full disk, ``> /dev/full``) ends the command with one line
+  saying so and status 1, ``--help`` included (argparse ignores the error of its own write; the flush
+  after it reports it).
 * Ctrl-C ends the command with status 130 and one line, not a traceback, wherever it lands: an
   interrupt that arrives while a finalizer runs (a ``Ref`` released by ``__del__``, from which Python
   cannot raise) is held back a few milliseconds instead of being printed as "Exception ignored" and lost.
@@ -47,22 +50,31 @@ class GuardedOutput:
 
     def __init__(self, stream):
         self._stream = stream
+        self._failed = None
 
     def _guard(self, call, *args):
         try:
             return call(*args)
-        except BrokenPipeError:
+        except (BrokenPipeError, OutputError):
             raise
         except OSError as e:
             error = OutputError(f"cannot write the output: {e.strerror or e} (free space where it goes, "
                                 f"or send it elsewhere)")
             error.errno = e.errno
+            # argparse's --help swallows OSError from its write: the next flush raises it again
+            self._failed = error
             raise error from e
+
+    def reported(self):
+        """The failure has been reported: the outer commands' flushes need not report it again."""
+        self._failed = None
 
     def write(self, text):
         return self._guard(self._stream.write, text)
 
     def flush(self):
+        if self._failed is not None:
+            raise self._failed
         return self._guard(self._stream.flush)
 
     def __getattr__(self, name):
@@ -76,24 +88,40 @@ def quiet_on_broken_pipe(main):
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         restore = _interrupt_outside_finalizers()
+        stdout = sys.stdout
+        if stdout is not None and not isinstance(stdout, GuardedOutput):
+            sys.stdout = GuardedOutput(stdout)  # every print of the command, argparse's --help included
         try:
-            status = main(*args, **kwargs)
-            GuardedOutput(sys.stdout).flush()  # a pipe closed after the last print fails here, still inside the guard
+            try:
+                status = main(*args, **kwargs)
+            except SystemExit:  # argparse's --help and usage errors: what they printed must reach its reader
+                _flush_stdout()
+                raise
+            _flush_stdout()  # a pipe closed (or a disk filled) after the last print fails here, inside the guard
             return status
         except BrokenPipeError:
             _silence_stdout()
             return EXIT_SIGPIPE
         except OutputError as e:
             _silence_stdout()  # what is still buffered would fail again at exit
+            if isinstance(sys.stdout, GuardedOutput):
+                sys.stdout.reported()
             print(f"miniheap: {e}", file=sys.stderr)
             return EXIT_OUTPUT
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         finally:
+            if sys.stdout is not stdout and isinstance(sys.stdout, GuardedOutput):
+                sys.stdout = stdout
             restore()
 
     return wrapper
+
+
+def _flush_stdout():
+    if sys.stdout is not None:
+        GuardedOutput(sys.stdout).flush()
 
 
 # How long an interrupt that arrived inside a finalizer waits before it is raised again.

@@ -24,7 +24,7 @@ import sys
 
 from . import hugepages, memory
 from . import syscalls as sc
-from .cli import output_problems, quiet_on_broken_pipe
+from .cli import OutputError, output_problems, quiet_on_broken_pipe
 from .oneline import OneLineParser
 from .sizes import format_bytes_human as human
 from .sizes import format_size
@@ -703,8 +703,8 @@ def main(argv=None, out=None, prog=None):
         status = tour.run()
         write_outputs(args, tour.recording, tour.out)
         return status
-    except BrokenPipeError:
-        raise  # a closed standard output: quiet_on_broken_pipe ends the command
+    except (BrokenPipeError, OutputError):
+        raise  # standard output closed or full: quiet_on_broken_pipe ends the command with one line
     except (MiniheapError, OSError) as e:
         print(f"miniheap tour: step {tour.number + 1} failed: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
