@@ -328,7 +328,7 @@ class HeapConfig:
         validator=_one_of(COLLECTORS, unset_ok=True),
         metadata=_meta("serial: generational, every collection a pause (SerialGC's shape); zgc: concurrent mark and "
                        "relocation on a GC thread (JDK 17's ZGC), with mapping colored (three views) or none (one view, "
-                       "the colour in the pointer's low 16 bits, as JDK 21+); default: zgc with mapping colored, else serial",
+                       "the colour in the pointer's low 16 bits, as JDK 21+); when not given: zgc if mapping is colored",
                        "|".join(COLLECTORS)),
     )
     mapping: str = field(
@@ -336,8 +336,8 @@ class HeapConfig:
         converter=attrs.converters.optional(_to_str("mapping", "none")),
         validator=_one_of(MAPPINGS, unset_ok=True),
         metadata=_meta("views of the heap: one (with zgc: the colour in the pointer's low bits, JDK 21+), three "
-                       "coloured (ZGC, JDK 11-23), or extra young-generation mirrors (serial); default: colored with "
-                       "collector zgc, else none", "|".join(MAPPINGS)),
+                       "coloured (ZGC, JDK 11-23), or extra young-generation mirrors (serial); when not given: "
+                       "colored if collector is zgc", "|".join(MAPPINGS)),
     )
     heap_size: int = field(
         default=64 * MIB,
@@ -419,8 +419,9 @@ class HeapConfig:
         converter=_to_str("gc_log", "gc"),
         validator=_check_gc_log,
         metadata=_meta("GC log, as the JDK's -Xlog: off, gc (one line per pause with serial, one per cycle with zgc, "
-                       "as the JDK's SerialGC and ZGC), gc* (details at info), gc*=debug "
-                       "(phases, survivor size), gc*=trace (age table); add :file=PATH to write a file",
+                       "as the JDK's SerialGC and ZGC), gc* (details at info: zgc's phases, MMU, pages and heap table are "
+                       "all here), gc*=debug (serial: phases, survivor size), gc*=trace (serial: age table); add "
+                       ":file=PATH to write a file",
                        "off|gc|gc*[=debug|trace][:file=PATH]"),
     )
 
