@@ -7,6 +7,8 @@ The fixtures in tests/data are real JDK 17 output, made with SerialGcFixture.jav
   serialgc-jdk17-star.log            -Xlog:gc*
   serialgc-jdk17-star-debug.log.gz   -Xlog:gc*=debug
   serialgc-jdk17-star-trace.log.gz   -Xlog:gc*=trace
+  serialgc-jdk17-xmx1g-init.log      -Xmx1g -Xlog:gc+init -version (sizes in the exact unit)
+  shenandoah-jdk17-region256k-init.log  Shenandoah, 256K regions (a region size under 1M)
 The shape of every line miniheap prints is compared with the JDK's lines of the same level and tags
 (tests/logshape.py says what a shape keeps), and a GC-log parser from PyPI reads our log.
 """
@@ -223,6 +225,41 @@ def test_start_lines_list_the_configuration_as_gc_init_lines():
     assert "[gc,init] Heap Max Capacity: 64M" in text and "[gc,init] Pre-touch: Enabled" in text
     assert "[gc,init] Heap Region Size: 2M" in text
 
+
+
+def init_line(config, key):
+    out = io.StringIO()
+    GCLog("gc*", out, start=0.0, clock=FakeClock()).log_start(config, [])
+    return next(line for line in out.getvalue().splitlines() if f"[gc,init] {key}: " in line)
+
+
+def jdk_init_line(fixture, key):
+    return next(line for line in (DATA / fixture).read_text().splitlines() if f"[gc,init] {key}: " in line)
+
+
+@pytest.mark.parametrize("heap_size", ["1G", "3G", "64M", "1536K"])
+def test_heap_max_capacity_in_the_jdks_exact_unit(heap_size):
+    # JDK 17's gc,init sizes ("Heap Min/Initial/Max Capacity: %lu%s") are in the largest unit that divides
+    # the size exactly: -Xmx1g prints "1G" (serialgc-jdk17-xmx1g-init.log), not "1024M", and a size that is
+    # no whole number of M prints in K ("Heap Min Capacity: 6656K", shenandoah-jdk17-region256k-init.log).
+    assert jdk_init_line("serialgc-jdk17-xmx1g-init.log", "Heap Max Capacity").endswith("Heap Max Capacity: 1G")
+    assert jdk_init_line("shenandoah-jdk17-region256k-init.log", "Heap Min Capacity").endswith(": 6656K")
+    config = HeapConfig(heap_size=heap_size, young_size="768K", region_size="256K", survivor_ratio=1)
+    line = init_line(config, "Heap Max Capacity")
+    assert line.endswith(f"Heap Max Capacity: {heap_size}"), line
+
+
+@pytest.mark.parametrize("region_size", ["64K", "256K", "2M", "1G"])
+def test_heap_region_size_in_the_jdks_exact_unit(region_size):
+    # SerialGC has no regions; the line is G1's and Shenandoah's. JDK 17's Shenandoah prints its 256K
+    # regions as "Heap Region Size: 256K" (shenandoah-jdk17-region256k-init.log); G1's regions are never
+    # under 1M. miniheap's regions may be 64K: "0M" would be false.
+    assert jdk_init_line("shenandoah-jdk17-region256k-init.log", "Heap Region Size").endswith(
+        "Heap Region Size: 256K")
+    config = HeapConfig(heap_size="4T" if region_size == "1G" else "64M", young_size=f"{3 * int(region_size[:-1])}"
+                        f"{region_size[-1]}", region_size=region_size, survivor_ratio=1)
+    line = init_line(config, "Heap Region Size")
+    assert line.endswith(f"Heap Region Size: {region_size}"), line
 
 def test_decoration_padding_reproduces_the_jdk_fixture_byte_for_byte():
     # Feed the fixture's own (uptime, level, tags, message) through our writer:

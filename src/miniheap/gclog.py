@@ -117,6 +117,16 @@ def _m(n: int) -> str:
     return f"{int(n) >> 20}M"
 
 
+def _exact(n: int) -> str:
+    # JDK 17's gc,init sizes (byte_size_in_exact_unit): the largest of G, M, K that divides the size
+    # exactly, so -Xmx1g prints "1G" and Shenandoah's 256K regions "256K" where _m would say "0M".
+    n = int(n)
+    for letter, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{letter}"
+    return f"{n}B"
+
+
 def _k(n: int) -> str:
     return f"{int(n) >> 10}K"
 
@@ -152,9 +162,9 @@ class SerialFormat:
         for text in (f"CPUs: {cpus} total, {available} available",
                      f"Memory: {memory >> 20}M",
                      f"Large Page Support: {'Enabled (explicit)' if huge else 'Disabled'}",
-                     f"Heap Max Capacity: {_m(config.heap_size)}",
+                     f"Heap Max Capacity: {_exact(config.heap_size)}",
                      f"Pre-touch: {'Enabled' if config.pretouch else 'Disabled'}",
-                     f"Heap Region Size: {_m(config.region_size)}",
+                     f"Heap Region Size: {_exact(config.region_size)}",
                      f"Heap Backend: {config.backend}",
                      f"Heap Mapping: {config.mapping}"):
             yield Line(_INFO, init, text, at)

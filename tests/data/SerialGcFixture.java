@@ -7,6 +7,10 @@
 //   java -XX:+UseSerialGC -Xms64m -Xmx64m '-Xlog:gc*' SerialGcFixture > serialgc-jdk17-star.log
 //   java -XX:+UseSerialGC -Xms64m -Xmx64m '-Xlog:gc*=debug' SerialGcFixture > serialgc-jdk17-star-debug.log
 //   java -XX:+UseSerialGC -Xms64m -Xmx64m '-Xlog:gc*=trace' SerialGcFixture > serialgc-jdk17-star-trace.log
+// The init lines alone, for the unit JDK 17 prints gc,init sizes in (no program needed):
+//   java -XX:+UseSerialGC -Xmx1g -Xlog:gc+init -version > serialgc-jdk17-xmx1g-init.log
+//   java -XX:+UseShenandoahGC -XX:+UnlockExperimentalVMOptions -XX:ShenandoahRegionSize=256k -Xmx64m \
+//        -Xlog:gc+init -version > shenandoah-jdk17-region256k-init.log
 // Three phases, one per kind of pause the fixtures must show:
 //   short-lived garbage        -> Pause Young (Allocation Failure)
 //   System.gc()                -> Pause Full (System.gc())
