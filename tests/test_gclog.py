@@ -261,6 +261,22 @@ def test_heap_region_size_in_the_jdks_exact_unit(region_size):
     line = init_line(config, "Heap Region Size")
     assert line.endswith(f"Heap Region Size: {region_size}"), line
 
+
+@pytest.mark.parametrize("memory, printed", [(25276502016, "24105M"), (128 << 30, "128G"), (int(99.5 * (1 << 30)), "101888M")])
+def test_memory_in_the_jdks_proper_unit(monkeypatch, memory, printed):
+    # JDK 17's "Memory:" (byte_size_in_proper_unit) changes unit only from 100 of the larger one: the
+    # fixtures' 23.5 GiB machine is "Memory: 24105M", not "23G"; a 128 GiB machine is "Memory: 128G".
+    assert "[gc,init] Memory: 24105M" in SERIAL_STAR
+    pages = memory // 4096  # 25276502016 bytes: the fixtures' machine, 23.5 GiB
+    monkeypatch.setattr("os.sysconf", lambda name: {"SC_PHYS_PAGES": pages, "SC_PAGE_SIZE": 4096}[name])
+    assert init_line(HeapConfig(), "Memory").endswith(f"Memory: {printed}")
+
+
+def test_large_page_support_spelled_as_the_jdk():
+    # JDK 17 (gcInitLogger.cpp, and libjvm.so's strings) prints "Enabled (Explicit)" for hugetlbfs pages.
+    line = init_line(HeapConfig(backend="memfd-hugetlb"), "Large Page Support")
+    assert line.endswith("Large Page Support: Enabled (Explicit)"), line
+
 def test_decoration_padding_reproduces_the_jdk_fixture_byte_for_byte():
     # Feed the fixture's own (uptime, level, tags, message) through our writer:
     # unified logging pads each decoration to the widest seen so far, and so must we.

@@ -142,6 +142,18 @@ def test_the_heap_table_is_the_jdks_byte_for_byte():
     assert _Table.size(None, 1) == " " * 9 + "-" + " " * 9
 
 
+
+@pytest.mark.parametrize("memory, printed", [(25276502016, "24105M"), (128 << 30, "128G")])
+def test_memory_in_the_jdks_proper_unit(monkeypatch, memory, printed):
+    # JDK 17's ZGC prints the shared "Memory:" line (byte_size_in_proper_unit): M below 100G, so the
+    # fixture's 23.5 GiB machine shows "Memory: 24105M"; a 128 GiB machine "Memory: 128G", not "131072M".
+    assert "[gc,init] Memory: 24105M" in JDK_STAR
+    pages = memory // 4096  # 25276502016 bytes: the fixtures' machine, 23.5 GiB
+    monkeypatch.setattr("os.sysconf", lambda name: {"SC_PHYS_PAGES": pages, "SC_PAGE_SIZE": 4096}[name])
+    out = io.StringIO()
+    GCLog("gc*", out, start=0.0, format=ZgcFormat()).log_start(small_config("memfd", "colored", collector="zgc"), [])
+    assert f"[gc,init] Memory: {printed}\n" in out.getvalue()
+
 def test_medium_page_size_and_colour_bits_as_the_fixtures_show():
     star_init = {m["message"].split(":")[0]: m["message"] for line in JDK_STAR.splitlines()
                  if (m := LINE_RE.match(line)) and m["tags"].strip() == "gc,init" and ":" in m["message"]}

@@ -127,6 +127,16 @@ def _exact(n: int) -> str:
     return f"{n}B"
 
 
+def _proper(n: int) -> str:
+    # JDK 17's "Memory:" line (byte_size_in_proper_unit): G from 100G up, M from 100M, K from 100K,
+    # truncated, so this machine's 23.5 GiB prints as 24105M and a 128 GiB one as 128G.
+    n = int(n)
+    for letter, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 100 << shift:
+            return f"{n >> shift}{letter}"
+    return f"{n}B"
+
+
 def _k(n: int) -> str:
     return f"{int(n) >> 10}K"
 
@@ -160,8 +170,8 @@ class SerialFormat:
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 0
         huge = config.backend == "memfd-hugetlb"
         for text in (f"CPUs: {cpus} total, {available} available",
-                     f"Memory: {memory >> 20}M",
-                     f"Large Page Support: {'Enabled (explicit)' if huge else 'Disabled'}",
+                     f"Memory: {_proper(memory)}",
+                     f"Large Page Support: {'Enabled (Explicit)' if huge else 'Disabled'}",
                      f"Heap Max Capacity: {_exact(config.heap_size)}",
                      f"Pre-touch: {'Enabled' if config.pretouch else 'Disabled'}",
                      f"Heap Region Size: {_exact(config.region_size)}",

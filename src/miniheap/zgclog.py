@@ -32,7 +32,7 @@ import os
 import re
 from typing import Iterator
 
-from miniheap.gclog import FORMATS, Line, _m, _ms
+from miniheap.gclog import FORMATS, Line, _m, _ms, _proper
 from miniheap.sizes import format_size
 from miniheap.spans import CONCURRENT, PAUSE, Span, field_of
 
@@ -143,7 +143,7 @@ class ZgcFormat:
                      f"Version: miniheap {version} (zgc)",
                      "NUMA Support: Disabled",
                      f"CPUs: {cpus} total, {available} available",
-                     f"Memory: {memory >> 20}M",
+                     f"Memory: {_proper(memory)}",
                      f"Large Page Support: {'Enabled (Explicit)' if huge else 'Disabled'}",
                      "GC Workers: 1/1 (static)",
                      "Address Space Type: Contiguous/Unrestricted/Complete",
