@@ -25,6 +25,9 @@ Non-Strong References" phase. The thread in a stall line is the Python (or C) th
 JDK names the Java thread. "Address Space Size" is what miniheap reserves, one heap per view: the JDK
 reserves 16 times the heap per view. miniheap never uncommits ("Uncommit: Disabled"), and "In-Place" is
 always 0: it keeps a relocation reserve (as JDK 11 to 15) where JDK 16+ relocates a page in place.
+There is no "Version:" line (nor in the serial log): the JDK names its own build there, and parsers
+such as garbagecat read it as a JDK version string, which miniheap has none of; an unreadable version
+line made garbagecat set aside every gc,init line after it.
 """
 from __future__ import annotations
 
@@ -127,8 +130,6 @@ class ZgcFormat:
         self._medium_pages = True  # whether the heap has medium pages: known once start_lines has run
 
     def start_lines(self, config, views=None, at: float = 0.0) -> Iterator[Line]:
-        from miniheap import __version__ as version
-
         init = ("gc", "init")
         cpus = os.cpu_count() or 1
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
@@ -140,7 +141,6 @@ class ZgcFormat:
         backing = {"memfd": "/memfd:miniheap", "memfd-hugetlb": "/memfd:miniheap.hugetlb",
                    "shm-mremap": "SysV shared memory (shmget)", "anon-mremap": "/dev/zero (deleted), MAP_SHARED"}
         for text in ("Initializing The Z Garbage Collector",
-                     f"Version: miniheap {version} (zgc)",
                      "NUMA Support: Disabled",
                      f"CPUs: {cpus} total, {available} available",
                      f"Memory: {_proper(memory)}",
