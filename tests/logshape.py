@@ -50,11 +50,13 @@ def shape(message, tags=None):
             elif parts[-1:] != [TEXT]:
                 parts.append(TEXT)
         elif token["blank"]:
-            parts.append(" ")
+            # one blank may join words into a run of text; a wider one is padding between fields
+            # (" def new generation   total 19648K": the run of text ends before "total")
+            parts.append(" " if len(token["blank"]) == 1 else "  ")
         else:
             parts.append(re.escape(token["other"]))
     # A blank left between other things stands for a blank of any width.
-    return "".join(" +" if p == " " else p for p in parts)
+    return "".join(" +" if p in (" ", "  ") else p for p in parts)
 
 
 def read_log(path):
