@@ -149,6 +149,26 @@ def _change(before: int, after: int, capacity: int) -> str:
     return f"{_k(before)}({_k(capacity)})->{_k(after)}({_k(capacity)})"
 
 
+def _addr(address: int) -> str:
+    # HotSpot's INTPTR_FORMAT: 0x and 16 hex digits
+    return f"{int(address):#018x}"
+
+
+def _generation(name: str, capacity: int, used: int, low: int, high: int, high_boundary: int) -> str:
+    """A generation's exit line, as HotSpot's Generation::print_on pads it."""
+    return (f" {name:<20} total {_k(capacity)}, used {_k(used)} [{_addr(low)}, {_addr(high)}, "
+            f"{_addr(high_boundary)})")
+
+
+def _space(space) -> str:
+    """`` space 17472K,   2% used``, as HotSpot's Space::print_short_on (the percentage truncated)."""
+    percent = int(space.used * 100 / space.capacity) if space.capacity else 0
+    return f" space {_k(space.capacity)}, {percent:3d}% used"
+
+
+CARD_BYTES = 512  # the card of the card table and block-offset table (native/serial/card.h CARD_SHIFT 9)
+
+
 # ----------------------------------------------------------------------------- the Serial format
 
 
@@ -242,6 +262,34 @@ class SerialFormat:
         return Line(_INFO, ("gc",), f"{pause.name} {_m(e.used_before)}->{_m(e.used_after)}({_m(e.capacity)}) "
                                     f"{_ms(e.ns_total)}", end)
 
+    def exit_lines(self, summary, at: float) -> Iterator[Line]:
+        """The "Heap" block JDK 17 prints at exit (gc,heap,exit), from a
+        :class:`~miniheap.heapsummary.SerialSummary`: each generation as HotSpot's Generation::print_on
+        (reserved start, committed end, reserved end) and each space as its Space::print_on (bottom,
+        top, end; the tenured space adds the block-offset table's next threshold before its end)."""
+        tags = ("gc", "heap", "exit")
+        eden, survivor, to, old = summary.eden, summary.from_space, summary.to_space, summary.old
+        yield Line(_INFO, tags, "Heap", at)
+        # The JDK counts young's capacity and use as eden and the from-space: the to-space is empty
+        # between collections. Every young region is committed when the heap is made, so the
+        # committed end is the reserved end, as the JDK's with -Xms = -Xmx.
+        young_end = summary.young_end
+        yield Line(_INFO, tags, _generation("def new generation", eden.capacity + survivor.capacity,
+                                            eden.used + survivor.used, summary.young_bottom, young_end, young_end), at)
+        for name, space in (("eden", eden), ("from", survivor), ("to  ", to)):
+            yield Line(_INFO, tags, f"  {name}{_space(space)} [{_addr(space.bottom)}, {_addr(space.top)}, "
+                                    f"{_addr(space.end)})", at)
+        # Old regions are committed one by one as they are claimed, but the view maps the whole old
+        # range read-write from the start (/proc/PID/maps shows one mapping): the committed end of the
+        # address range is its end, and the capacity is the whole range, as the Tenured: lines count it.
+        yield Line(_INFO, tags, _generation("tenured generation", old.capacity, old.used, old.bottom, old.end,
+                                            old.end), at)
+        # The block-offset table's threshold: the first card boundary above the last object, as the
+        # JDK's (one card above bottom while the space is empty).
+        threshold = max(-(-old.top // CARD_BYTES) * CARD_BYTES, old.bottom + CARD_BYTES)
+        yield Line(_INFO, tags, f"   the{_space(old)} [{_addr(old.bottom)}, {_addr(old.top)}, {_addr(threshold)}, "
+                                f"{_addr(old.end)})", at)
+
     def _age_lines(self, e: _Event, at: float) -> Iterator[Line]:
         # As the JDK's AgeTable: the survivors should fill at most the desired size (TargetSurvivorRatio,
         # half a survivor space), and the new threshold, computed from this collection's ages, is the
@@ -299,6 +347,7 @@ class GCLog:
             self._out = output if output is not None else sys.stdout
         # Unified logging pads each decoration to the widest seen so far on this output.
         self._widths = [0, 0, 0]
+        self._exit_logged = False
 
     @classmethod
     def from_spec(cls, spec: str, start: float | None = None, stream: IO[str] | None = None, max_tenuring_threshold: int = 15, clock=time.monotonic, format=None) -> GCLog:
@@ -372,6 +421,25 @@ class GCLog:
         when = getattr(_Event(event), "time", None) if not isinstance(event, dict) else event.get("time")
         end = float(when) if when is not None else self.clock() - self.start
         self._write(self.format.event_lines(event, end))
+        self.flush()
+
+    # ------------------------------------------------------------------ heap close
+
+    EXIT_TAGS = ("gc", "heap", "exit")
+
+    @property
+    def wants_exit(self) -> bool:
+        """Whether the selector prints the exit summary (gc,heap,exit at info: gc* does, gc does not)
+        and it has not been printed yet: the caller need not read the heap's figures otherwise."""
+        return self._out is not None and not self._exit_logged and self.selection.wants(_INFO, self.EXIT_TAGS)
+
+    def log_exit(self, summary) -> None:
+        """The "Heap" block the JDK prints as the JVM exits, once: a heap closes once, as a JVM exits
+        once. ``summary`` is a :mod:`miniheap.heapsummary` record of the heap as it closes."""
+        if not self.wants_exit:
+            return
+        self._exit_logged = True
+        self._write(self.format.exit_lines(summary, self.clock() - self.start))
         self.flush()
 
 

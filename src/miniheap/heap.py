@@ -491,6 +491,32 @@ class Heap:
             return
         self._closed = True
         _live_heaps.discard(self)
+        with Cleanup() as cleanup:  # a log that cannot be written must not keep the memory mapped
+            cleanup.run(self._log_exit)
+            cleanup.run(self._close_native)
+
+    def _log_exit(self):
+        """The JDK's exit summary (gc,heap,exit), once, with the heap's figures as it closes. Not from
+        a forked child (the heap and its log are the parent's), and not when the close comes from
+        inside one of this heap's callbacks on this thread (a listener, or a signal handler during a
+        collection): the call that ran it is still under way, and the heap is not at rest."""
+        log, ptr = self._core.gclog, self._ptr
+        if self._forked or ptr == ffi.NULL or not log.wants_exit or self._core.calling_back == threading.get_ident():
+            return
+        from .heapsummary import read_summary
+
+        lib.mh_lock(ptr)  # no collection (nor a zgc pause) between the figures
+        try:
+            # the cycles zgc's GC thread finished are logged first, as the JDK's precede its summary
+            lib.mh_drain_events(ptr)
+            if self._ptr == ffi.NULL:  # a listener closed the heap meanwhile
+                return
+            summary = read_summary(self)
+        finally:
+            lib.mh_unlock(ptr)
+        log.log_exit(summary)
+
+    def _close_native(self):
         if self._refcore is not None:
             self._refcore.close()  # the C-level Refs refuse from now on
         ptr, self._ptr = self._ptr, ffi.NULL
@@ -536,7 +562,10 @@ class Heap:
             if not self._closed and not self._forked:
                 warnings.warn(f"unclosed heap {self!r}: call close() or use 'with Heap(...) as heap:'",
                               ResourceWarning, stacklevel=2, source=self)
-            self.close()
+            try:
+                self.close()
+            except Exception:  # (the exit summary's write, say): the heap is released all the same
+                pass
             if self._close_deferred:
                 self._finish_close()
             # No thread can be inside a call now (each would hold a reference to this Heap).
@@ -883,7 +912,7 @@ class _Embedder:
     """
 
     __slots__ = ("backend", "gclog", "events", "pauses_ns", "listeners", "started", "commit_error", "pending",
-                 "ptr",
+                 "ptr", "calling_back",
                  "__weakref__")
 
     def __init__(self, gclog, started, history=None):
@@ -896,6 +925,7 @@ class _Embedder:
         self.started = started
         self.commit_error = None
         self.pending = None
+        self.calling_back = None  # the thread running one of the callbacks below, if one is
 
     def keep(self, exc):
         """Remember the first exception a callback could not raise, and make the call that ran the
@@ -913,6 +943,7 @@ class _Embedder:
 
 def _backend_call(ctx, method, offset, length):
     core = ffi.from_handle(ctx)
+    outer, core.calling_back = core.calling_back, threading.get_ident()
     try:
         getattr(core.backend, method)(offset, length)
         return 0
@@ -922,6 +953,8 @@ def _backend_call(ctx, method, offset, length):
     except BaseException as e:  # anything else (KeyboardInterrupt, a timeout): raised as it is
         core.keep(e)
         return -1
+    finally:
+        core.calling_back = outer
 
 
 def _escaped(kind, exc, tb):
@@ -949,6 +982,7 @@ def mh_py_uncommit(ctx, offset, length):
 @ffi.def_extern(onerror=_escaped)
 def mh_py_on_gc(ctx, event):
     core = ffi.from_handle(ctx)
+    outer, core.calling_back = core.calling_back, threading.get_ident()
     try:
         record = GCEvent(event, time.monotonic() - core.started, threading.current_thread().name, core.started)
         if record.zgc:
@@ -961,6 +995,8 @@ def mh_py_on_gc(ctx, event):
             listener(record)
     except BaseException as e:  # never unwind through C: raised once the call has returned
         core.keep(e)
+    finally:
+        core.calling_back = outer
 
 
 def _open_gclog(config, started):

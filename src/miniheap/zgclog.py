@@ -201,6 +201,15 @@ class ZgcFormat:
         yield Line(_INFO, ("gc",), f"{cycle_title(event)} {_size_pct(field_of(event, 'used_before'), capacity)}->"
                                    f"{_size_pct(field_of(event, 'used_after'), capacity)}", end)
 
+    def exit_lines(self, summary, at: float) -> Iterator[Line]:
+        """The "Heap" block JDK 17 prints at exit (gc,heap,exit), as ZHeap::print_on, from a
+        :class:`~miniheap.heapsummary.ZgcSummary`: used (whole pages, as the cycle lines count it),
+        capacity (committed) and max capacity, each truncated to whole M."""
+        tags = ("gc", "heap", "exit")
+        yield Line(_INFO, tags, "Heap", at)
+        yield Line(_INFO, tags, f" ZHeap           used {_m(summary.used)}, capacity {_m(summary.capacity)}, "
+                                f"max capacity {_m(summary.max_capacity)}", at)
+
     def _pause(self, start: float, end: float) -> None:
         """The minimum mutator utilisation, as JDK 17's ZStatMMU keeps it: for each window, the least
         share of it the mutators had, over every window that ends at the end of a pause, so far."""
