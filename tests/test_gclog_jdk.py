@@ -85,7 +85,8 @@ def test_each_selector_prints_what_the_jdk_prints_at_it(selector, golden_shapes,
     expected = {("info", ("gc",))}
     if selector != "gc":
         expected |= {("info", ("gc", "init")), ("info", ("gc", "start")), ("info", ("gc", "heap")),
-                     ("info", ("gc", "phases")), ("info", ("gc", "phases", "start"))}
+                     ("info", ("gc", "phases")), ("info", ("gc", "phases", "start")),
+                     ("info", ("gc", "heap", "exit"))}  # the summary as the heap closes
     if selector in ("gc*=debug", "gc*=trace"):
         expected |= {("debug", ("gc", "age")), ("debug", ("gc", "phases"))}
     if selector == "gc*=trace":
