@@ -10,12 +10,17 @@ line is exactly SerialGC's:
 Selectors, as the JDK's -Xlog takes them (each may end in ``:file=PATH``):
     off          nothing
     gc           the lines tagged exactly ``gc`` at info: the collector's name and one line per pause
-    gc*          every gc-tagged line at info: configuration, generation sizes, full-GC phases
+    gc*          every gc-tagged line at info: configuration, generation sizes, full-GC phases,
+                 and the gc,heap,exit summary ("Heap", each generation and space) when the heap closes
     gc*=debug    and the debug lines: every phase, the desired survivor size and tenuring threshold
     gc*=trace    and the trace lines: the age table
 
 What is miniheap's and not the JDK's, said plainly: the JDK's gc,metaspace and gc,cpu lines have no
-counterpart (miniheap has no metaspace and does not time CPU per pause); the young collection's phases
+counterpart (miniheap has no metaspace and does not time CPU per pause), nor have the exit summary's
+last two lines (Metaspace, class space); in that summary the tenured space's top is where the highest
+old object ends, with free regions possibly below it (old is a set of regions, not one contiguous
+space), and each generation's committed end is its end (the view maps it whole from the start, while
+old regions get their pages one by one as they are taken); the young collection's phases
 are miniheap's (Roots, Scan Cards, Evacuate; SerialGC logs none); a full collection has three phases
 (mark, evacuate, remap) where SerialGC has four (mark, compute addresses, adjust pointers, move). What
 the JDK's log has no line for (objects copied, dirty cards, regions freed, the good colour) is in the

@@ -18,10 +18,12 @@ real JDK 17 logs in tests/data, made by ZgcFixture.java):
                     Forwarding Usage
     [gc,heap]       GC(3) Max and Soft Max Capacity and the table of Mark Start, Mark End, Relocate Start,
                     Relocate End, High, Low: Capacity, Free, Used, Live, Allocated, Garbage, Reclaimed
+    [gc,heap,exit]  Heap, ZHeap used 38M, capacity 128M, max capacity 128M (once, when the heap closes)
 
 What differs, said plainly: the JDK's gc,nmethod, gc,metaspace and gc,ref lines have no counterpart
 (miniheap has no compiled code, no metaspace, no weak references), and so has no "Concurrent Process
-Non-Strong References" phase. The thread in a stall line is the Python (or C) thread's name, where the
+Non-Strong References" phase; the exit summary ends after its ZHeap line, without the JDK's Metaspace
+and class space lines. The thread in a stall line is the Python (or C) thread's name, where the
 JDK names the Java thread. "Address Space Size" is what miniheap reserves, one heap per view: the JDK
 reserves 16 times the heap per view. miniheap never uncommits ("Uncommit: Disabled"), and "In-Place" is
 always 0: it keeps a relocation reserve (as JDK 11 to 15) where JDK 16+ relocates a page in place.
