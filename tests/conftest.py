@@ -3,6 +3,7 @@ import ctypes
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from miniheap import hugepages
 from miniheap.backends import BACKENDS
@@ -16,6 +17,13 @@ _probe_cache = {}
 # before it. One arena for the whole test process makes the count depend on the heap alone.
 M_ARENA_MAX = -8
 ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+
+# Hypothesis fails an example that runs longer than 200 ms (its default deadline), and a test whose
+# data generation is slow (too_slow). Both measure wall time: CI runs once on a loaded shared machine,
+# the second time with every malloc of the interpreter through ASan, where a descheduled example
+# fails, or fails only once and is reported Flaky. What the properties check does not depend on time.
+settings.register_profile("miniheap", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("miniheap")
 
 
 def probe(name):
