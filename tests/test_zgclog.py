@@ -201,7 +201,9 @@ def test_a_gc_log_parser_from_pypi_reads_our_zgc_log_as_zgc(selector):
     for got in parsed:  # the cycles it reads at gc level (System.gc(), Allocation Stall, ...)
         event = cycles[got.id]
         assert (got.heap_before_mb, got.heap_after_mb) == (event.used_before >> 20, event.used_after >> 20)
-        assert got.cause in ("System.gc()", "Allocation Stall", "Allocation Rate", "Warmup")
+        # the cause of that very cycle: which rule started the director's cycles depends on the timing
+        # of its ticks (a Proactive or High Usage cycle is as much zgc's as a Warmup one)
+        assert got.cause == ZGC_CAUSE_NAMES[event.cause], (got.id, got.cause, event.cause)
     if selector == "gc*":
         assert ours["heap_max_mb"] == small_config("memfd").heap_size >> 20
         jdk_phases = {e.cause for e in jdk["events"] if e.category in ("ZGC", "Concurrent")}
