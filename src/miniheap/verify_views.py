@@ -16,6 +16,7 @@ while this one holds still. During marking it holds the heap meanwhile, so the G
 import os
 import sys
 import threading
+import time
 
 from .cli import GuardedOutput, OutputError, quiet_on_broken_pipe
 from .oneline import OneLineParser
@@ -97,7 +98,7 @@ class Run:
         holder[0] = target
         del target
         heap.collect()
-        self.show_views(f"Between cycles (good colour {COLOR_NAMES[heap.good_color]})", "between cycles")
+        self.show_between_cycles(lib)
         self.catch_marking(lib)
         # Hold the heap: no flip can happen between reading the raw value and dereferencing it. The
         # director may have started a cycle of its own whose marking made the slot's colour good again:
@@ -131,6 +132,25 @@ class Run:
         self.say(f"read {value:#018x} (the object's header): no fault, because the stale colour's view is "
                  f"mapped and accessible. The missing barrier went unnoticed; had the object moved, this "
                  f"would have read its old copy.")
+
+    def show_between_cycles(self, lib):
+        """List the views with no cycle flipping them: the good colour Remapped, the heap held meanwhile.
+        collect() has just ended a cycle, but the director may start one of its own at once (a Warmup
+        one: the list fills more than a tenth of the heap), whose Pause Mark Start would close the
+        Remapped view under the listing, or before another process reads it. Holding the heap, no
+        pause can run; if marking runs already, let it go on to Relocate Start and look again. (A
+        cycle that is relocating leaves the views as between cycles: only Remapped is open.)"""
+        ptr = self.heap._ptr
+        while True:
+            lib.mh_lock(ptr)
+            try:
+                if lib.mh_good_color(ptr) == lib.MH_COLOR_REMAPPED:
+                    self.show_views("Between cycles (good colour Remapped; this thread holds the heap, so no "
+                                    "cycle can flip the views meanwhile)", "between cycles")
+                    return
+            finally:
+                lib.mh_unlock(ptr)
+            time.sleep(0.001)  # marking: the GC thread needs the heap for Pause Mark End
 
     def catch_marking(self, lib):
         """Run a cycle on another thread and hold the heap while its marking runs."""
