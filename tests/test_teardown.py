@@ -202,3 +202,65 @@ def test_a_listener_that_uses_the_heap_after_another_closed_it_does_not_unmap_it
         print("closed by a listener")
     ''' % (mapping, collector))
     assert "closed by a listener" in done.stdout
+
+
+@pytest.mark.parametrize("collector", ["serial", "zgc"])
+def test_reading_stats_while_another_thread_closes_the_heap_raises_heap_closed_error(collector):
+    # heap.stats checked the heap was open, then read the C counters through the pointer
+    # mh_get_stats returned, which is NULL once the heap closed in between: a segfault.
+    run_script('''
+        import threading, time
+        bad = []
+        for round_ in range(150):
+            heap = Heap(small_config(collector=%r))
+
+            def reader():
+                try:
+                    while True:
+                        heap.stats
+                except HeapClosedError:
+                    pass
+                except BaseException as e:
+                    bad.append(repr(e))
+
+            t = threading.Thread(target=reader)
+            t.start()
+            time.sleep(0.0005 * (round_ %% 4))
+            heap.close()
+            t.join(30)
+            assert not t.is_alive(), "a reader still runs 30 s after close()"
+        assert not bad, bad
+    ''' % collector)
+
+
+def test_stats_while_another_thread_delivers_collections_is_a_snapshot():
+    # The pause percentiles iterated the deque a listener delivery appends to, in Python: another
+    # thread's call that delivered a collection meanwhile raised "deque mutated during iteration".
+    run_script('''
+        import sys, threading
+        sys.setswitchinterval(1e-5)  # switch threads often: inside the percentiles' loop too
+        heap = Heap(small_config(collector="zgc"))
+        for _ in range(1000):  # pauses to iterate over
+            heap.collect()
+        stop = threading.Event()
+        bad = []
+
+        def mutator():
+            try:
+                while not stop.is_set():
+                    heap.alloc(refs=1, data=64)
+                    heap.collect()
+            except BaseException as e:
+                bad.append(repr(e))
+
+        t = threading.Thread(target=mutator)
+        t.start()
+        try:
+            for _ in range(300):
+                heap.stats
+        finally:
+            stop.set()
+            t.join(30)
+        heap.close()
+        assert not bad, bad
+    ''')

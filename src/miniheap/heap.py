@@ -384,8 +384,12 @@ class Heap:
 
     @property
     def stats(self):
-        self._check_open()
-        return Stats(lib.mh_get_stats(self._ptr), self._core.pauses_ns)
+        # NULL once the heap is closed, by another thread too between a check here and the call
+        native = lib.mh_get_stats(self._ptr)
+        if native == ffi.NULL:
+            self._raise()
+        # Copies: another thread's call may deliver a collection (and append its pauses) meanwhile.
+        return Stats(ffi.new("mh_stats *", native[0]), tuple(self._core.pauses_ns))
 
     def occupancy(self):
         """Bytes in use: dict of eden, survivor, old and total (serial); small, medium, large pages and
