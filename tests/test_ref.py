@@ -115,3 +115,47 @@ def test_the_fast_path_never_waits_for_the_lock_with_the_gil():
     assert done.returncode == 0, done.stdout + done.stderr
     ok, n, fulls = done.stdout.split()
     assert ok == "ok" and int(n) > 100 and int(fulls) > 10
+
+
+def test_a_ref_dropped_while_an_exception_propagates_keeps_that_exception():
+    """A Ref on the stack when an exception is raised dies as the frame unwinds, with the exception
+    set. Its release, when another thread holds the heap, waits, and then delivers the cycles zgc's GC
+    thread finished to on_gc: Python code, which swallowed the exception in flight (the interpreter
+    then unwound with none and crashed with SIGSEGV; a Ctrl-C during allocations did it)."""
+    program = textwrap.dedent("""
+        import threading, time
+        from miniheap.heap import Heap, lib
+        from tests.conftest import small_config
+        heap = Heap(small_config(collector="zgc", gc_interval=0.001))
+        delivered = []
+        heap.gc_listeners.append(delivered.append)
+        stop = False
+
+        def holder():  # holds the heap half of the time: a release often has to wait
+            while not stop:
+                lib.mh_lock(heap._ptr)
+                time.sleep(0.0005)
+                lib.mh_unlock(heap._ptr)
+                time.sleep(0.0005)
+
+        t = threading.Thread(target=holder)
+        t.start()
+        caught = 0
+        try:
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                try:
+                    (heap.alloc(data=8), 1 // 0)  # the Ref is on the stack when 1 // 0 raises
+                except ZeroDivisionError:
+                    caught += 1
+        finally:
+            stop = True
+            t.join()
+        heap.verify()  # nothing a listener kept (a SystemError, say) is raised here
+        heap.close()
+        print("ok", caught, len(delivered))
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stdout}{done.stderr[-2000:]}"
+    ok, caught, delivered = done.stdout.split()
+    assert ok == "ok" and int(caught) > 1000 and int(delivered) > 10

@@ -103,16 +103,31 @@ static PyObject *core_heap(Core *self)
     return heap;
 }
 
+/* Give a handle back. A release that would wait for the lock waits with the GIL
+ * released, as any other call, and the call that finally takes the lock
+ * delivers the cycles zgc's GC thread finished to on_gc: Python code. A Ref
+ * often dies while an exception propagates (its frame unwinding), and that
+ * code must neither see nor swallow the exception in flight (the interpreter
+ * would go on unwinding with none set, and crash). */
+static void release_handle(mh_heap *ptr, int32_t h)
+{
+    if (api->release_try(ptr, h) != MH_WOULD_BLOCK)
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    Py_BEGIN_ALLOW_THREADS
+    api->release(ptr, h);
+    Py_END_ALLOW_THREADS
+    PyErr_Restore(type, value, tb);
+}
+
 static PyObject *new_ref(PyObject *heap, Core *core, int32_t h)
 {
     Ref *ref = PyObject_GC_New(Ref, ref_type);
     if (!ref) {
         /* the handle would be lost: give it back */
-        if (core->ptr && api->release_try(core->ptr, h) == MH_WOULD_BLOCK) {
-            Py_BEGIN_ALLOW_THREADS
-            api->release(core->ptr, h);
-            Py_END_ALLOW_THREADS
-        }
+        if (core->ptr)
+            release_handle(core->ptr, h);
         return NULL;
     }
     Py_INCREF(heap);
@@ -266,12 +281,7 @@ static void ref_dealloc(Ref *self)
     if (h >= 0 && core && core->ptr) {
         /* no __del__: the handle goes back to the table here; a release that would
          * wait for the lock waits with the GIL released, as any other call */
-        if (api->release_try(core->ptr, h) == MH_WOULD_BLOCK) {
-            mh_heap *ptr = core->ptr;
-            Py_BEGIN_ALLOW_THREADS
-            api->release(ptr, h);
-            Py_END_ALLOW_THREADS
-        }
+        release_handle(core->ptr, h);
     }
     Py_CLEAR(self->heap);
     Py_CLEAR(self->core);
