@@ -242,3 +242,35 @@ def test_a_full_handle_table_says_what_a_python_program_can_do(mapping):
         refs.pop().release()
         refs.append(heap.alloc(refs=1))  # a released handle is taken again
         heap.verify()
+
+
+@pytest.mark.parametrize("collector", ["serial", "zgc"])
+def test_a_value_released_by_another_thread_while_its_store_waits_is_a_released_ref_error(collector):
+    # The store read the value's handle, then waited for the heap another thread held; that thread
+    # released the value. The core's "handle 2 is not live ... until mh_release" came out as a bare
+    # MiniheapError speaking of C.
+    from miniheap.heap import lib
+
+    heap = Heap(small_config(collector=collector))
+    try:
+        a, b = heap.alloc(refs=1), heap.alloc(data=1)
+        held = threading.Event()
+
+        def other():
+            lib.mh_lock(heap._ptr)
+            held.set()
+            threading.Event().wait(0.2)  # the store below now waits for the heap, b's handle in hand
+            b.release()
+            lib.mh_unlock(heap._ptr)
+
+        t = threading.Thread(target=other)
+        t.start()
+        held.wait()
+        try:
+            with pytest.raises(ReleasedRefError, match="another thread"):
+                a[0] = b
+        finally:
+            t.join()
+        assert a[0] is None
+    finally:
+        heap.close()

@@ -628,6 +628,12 @@ class Heap:
             raise CommitError(f"{message}: {cause}" if cause else message) from cause
         if code in (lib.MH_E_BAD_SLOT, lib.MH_E_TOO_LARGE):
             raise IndexError(message) if code == lib.MH_E_BAD_SLOT else ValueError(message)
+        if code == lib.MH_E_BAD_HANDLE:
+            # Every Ref this call passed was live when it was read: another thread released one while
+            # this call waited for the heap (a store's value, say). The core's sentence speaks of C.
+            raise ReleasedRefError("a Ref this call used was released by another thread while the call "
+                                   "waited for the heap; a Ref must not be released while another thread "
+                                   "still uses it (keep a copy() per thread)")
         if code == lib.MH_E_NO_HANDLES:  # the core names its C call; a Python program drops Refs instead
             message = message.replace("(mh_release)", "(every live Ref holds one: drop the Refs you no "
                                                       "longer need, or call their release())")
