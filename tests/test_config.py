@@ -102,6 +102,11 @@ def test_is_frozen():
         ({"mirrors": "0x100001:r"}, ["not page aligned", "0x100000"]),
         ({"mirrors": "0x0:r"}, ["mmap_min_addr"]),
         ({"mirrors": 7}, ["mirrors must be a list"]),
+        # inf passed the check (>= 0), then round(inf * 1000) raised OverflowError when the heap was built
+        ({"gc_interval": float("inf")}, ["gc_interval inf", "from 0 to 86400"]),
+        ({"gc_interval": "inf"}, ["gc_interval 'inf'", "gc_interval = 0.5"]),
+        ({"gc_interval": 1e30}, ["gc_interval 1e+30", "from 0 to 86400"]),
+        ({"gc_interval": "nan"}, ["gc_interval 'nan'"]),
     ],
 )
 def test_field_errors_say_what_is_wrong_and_allowed(kwargs, words):
@@ -146,6 +151,10 @@ def test_sizes_above_the_collectors_limit_are_refused_with_the_range():
         ({"young_size": "64M"}, ["leaves no old generation", "62M"]),
         ({"young_size": "4M"}, ["cannot hold eden plus two survivors", "raise young_size to 16M"]),
         ({"young_size": "6M"}, ["lower survivor_ratio to 1"]),
+        # zgc's two reserve pages and one to allocate in: refused here, with the keys, not by the C heap
+        ({"collector": "zgc", "heap_size": "128K", "region_size": "64K"}, ["holds 2 granule(s)", "at least 3",
+                                                                         "raise heap_size to 192K"]),
+        ({"collector": "zgc", "heap_size": "4M"}, ["holds 2 granule(s) of region_size 2M"]),
         ({"backend": "memfd-hugetlb", "region_size": "1M"}, ["memfd-hugetlb", "set region_size to 2M"]),
         ({"backend": "memfd-hugetlb", "reserve_at": "0x1000"}, ["not aligned to a 2M huge page", "0x200000"]),
         ({"reserve_at": "0x7fffff000000"}, ["beyond user space"]),

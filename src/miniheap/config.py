@@ -48,6 +48,8 @@ MIN_REGION_SIZE = 64 * KIB
 MAX_HEAP_SIZE = 4 * TIB
 MAX_REGION_SIZE = 1 * GIB
 MAX_HANDLES = 1 << 26
+# gc_interval goes to C in milliseconds, a uint32 (about 49 days): a day is far beyond any use
+MAX_SECONDS = 86400
 # memfd-hugetlb maps whole huge pages, so regions and fixed addresses must align to one.
 HUGE_PAGE_SIZE = 2 * MIB
 # x86-64 user space ends at 128 TiB (47 bits) with 4-level page tables.
@@ -190,16 +192,17 @@ def _to_seconds(name: str):
     def convert(value: object) -> float:
         if isinstance(value, bool):
             pass
-        elif isinstance(value, (int, float)) and value >= 0:
+        elif isinstance(value, (int, float)) and 0 <= value <= MAX_SECONDS:
             return float(value)
         elif isinstance(value, str):
             try:
                 number = float(value.strip().removesuffix("s"))
             except ValueError:
                 number = -1.0
-            if number >= 0:
+            if 0 <= number <= MAX_SECONDS:  # (nan and inf are neither)
                 return number
-        raise ConfigError(f"{name} {value!r} is not a number of seconds: write e.g. {name} = 0.5 (or 0 for off)", (name,))
+        raise ConfigError(f"{name} {value!r} is not a number of seconds from 0 to {MAX_SECONDS}: write e.g. "
+                          f"{name} = 0.5 (or 0 for off)", (name,))
 
     return convert
 
@@ -561,7 +564,18 @@ def _resolve_collector(c: HeapConfig) -> None:
         object.__setattr__(c, "color_bits", color_bits_for(c.heap_size) if collector == "zgc" else 42)
 
 
+# zgc's smallest heap in granules: two small pages kept for relocation (its reserve) and one to
+# allocate in. (A heap with medium pages, 64 granules or more, keeps one more for them: it has room.)
+ZGC_MIN_GRANULES = 3
+
+
 def _check_generations(c: HeapConfig) -> None:
+    if c.collector == "zgc" and c.heap_size < ZGC_MIN_GRANULES * c.region_size:
+        raise ConfigError(
+            f"heap_size {format_size(c.heap_size)} holds {c.heap_size // c.region_size} granule(s) of region_size "
+            f"{format_size(c.region_size)}: the zgc collector needs at least {ZGC_MIN_GRANULES} (2 for its relocation "
+            f"reserve, and one to allocate in); raise heap_size to {format_size(ZGC_MIN_GRANULES * c.region_size)} "
+            f"or more, or lower region_size", ("heap_size", "region_size"))
     if c.collector != "serial":
         return  # zgc has no generations: young_size, survivor_ratio and tenuring_threshold are unused
     if c.young_size >= c.heap_size:
