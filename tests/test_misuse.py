@@ -274,3 +274,14 @@ def test_a_value_released_by_another_thread_while_its_store_waits_is_a_released_
         assert a[0] is None
     finally:
         heap.close()
+
+
+def test_a_ref_cannot_be_made_directly():
+    # Ref() gave an empty Ref whose every use raised AttributeError ('NoneType' object has no
+    # attribute '_raise'); only a heap makes Refs
+    from miniheap import Ref
+
+    with pytest.raises(TypeError, match=r"heap.alloc\(refs, data\)"):
+        Ref()
+    with pytest.raises(TypeError, match="cannot be made directly"):
+        Ref(1, 2)

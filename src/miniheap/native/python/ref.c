@@ -302,6 +302,16 @@ static PyObject *ref_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
+/* Ref(): refused. A Ref names an object of a heap, so only the heap makes one;
+ * Ref.__new__(Ref) alone (copy and pickle protocols) still gives an empty one. */
+static int ref_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    PyErr_SetString(PyExc_TypeError, "a Ref cannot be made directly: heap.alloc(refs, data) makes one "
+                                     "for a new object, ref[i] loads one from a slot, ref.copy() gives "
+                                     "another to the same object");
+    return -1;
+}
+
 /* Let the Python side explain a failure of ref[slot] (or ref[slot] = value). */
 static PyObject *fail_slot(Ref *self, PyObject *slot)
 {
@@ -387,6 +397,7 @@ static PyMemberDef ref_members[] = {
 static PyType_Slot ref_slots[] = {
     {Py_tp_doc, "A handle to one object of a heap (miniheap.Ref)."},
     {Py_tp_new, ref_new},
+    {Py_tp_init, ref_init},
     {Py_tp_dealloc, ref_dealloc},
     {Py_tp_traverse, ref_traverse},
     {Py_tp_clear, ref_clear},
