@@ -6,6 +6,7 @@ queued (never dropped), and an exception there (KeyboardInterrupt, a timeout) fa
 the callback and is raised by it, never printed as "Exception ignored".
 """
 import gc
+import os
 import signal
 
 import pytest
@@ -204,3 +205,66 @@ def test_ctrl_c_while_the_core_collects_reaches_the_program(make_heap, capfd, co
     assert "Exception ignored" not in capfd.readouterr().err
     heap.verify()
     heap.collect(full=True)  # usable afterwards
+
+
+def test_a_release_inside_a_listener_does_not_let_other_threads_into_the_busy_heap():
+    """A release made inside on_gc (a __del__ the cyclic collector ran there) is a call nested in the
+    call that delivers the event. When zgc's GC thread wanted a pause, that nested call let go of the
+    heap for it, and another mutator took the heap next and found it reporting a collection: its
+    ordinary store failed with "an on_gc callback may ... not ... store". Run in a child: the
+    interleaving needs the GC thread cycling and a few hundred events."""
+    import subprocess
+    import sys
+    import textwrap
+
+    program = textwrap.dedent("""
+        import threading, time
+        from miniheap.heap import Heap
+        from tests.conftest import small_config
+        heap = Heap(small_config(collector="zgc", gc_interval=0.001))
+        spare = []
+
+        def listener(event):
+            time.sleep(0.0005)  # long enough for the GC thread to ask for its next pause
+            if spare:
+                spare.pop().release()  # a call nested in the delivering call
+
+        heap.gc_listeners.append(listener)
+        errors = []
+        stop = False
+
+        def mutator():
+            keep = heap.alloc(refs=8)
+            i = 0
+            while not stop:
+                try:
+                    x = heap.alloc(refs=1, data=64)
+                    keep[i % 8] = x
+                    x[0] = keep
+                except Exception as e:
+                    errors.append(repr(e))
+                i += 1
+
+        threads = [threading.Thread(target=mutator) for _ in range(2)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 2
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    spare.extend(heap.alloc(data=8) for _ in range(4))
+                    heap.collect()
+                except Exception as e:
+                    errors.append(repr(e))
+        finally:
+            stop = True
+            for t in threads:
+                t.join()
+        heap.verify()
+        heap.close()
+        print(len(errors), errors[:3])
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("0 "), done.stdout

@@ -78,7 +78,11 @@ void heap_take_back(mh_heap *h, heap_hold saved)
 void heap_attend(mh_heap *h)
 {
     uint32_t a = __atomic_load_n(&h->attention, __ATOMIC_ACQUIRE);
-    if (a & MH_ATTN_SAFEPOINT)
+    /* Not from inside a call's callback (on_gc, commit): a call nested there (a Python
+     * release in a __del__, say) is no safepoint. Letting go in the middle of the outer
+     * call let the pause run, and then another mutator in, which found the heap busy
+     * (MH_E_BUSY for an ordinary store). The pause waits for the outer call's end. */
+    if ((a & MH_ATTN_SAFEPOINT) && !h->busy)
         heap_take_back(h, heap_let_go(h));
     if ((a & MH_ATTN_EVENTS) && !h->busy) {
         heap_events_deliver(h);

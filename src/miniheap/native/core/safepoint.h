@@ -9,7 +9,8 @@
  * then locks. A thread that is not inside a call does not hold the mutex,
  * so it is already stopped; a thread holding the heap (a call in progress,
  * or mh_lock) stops at its next poll: the start of a public call, or an
- * allocation's slow path (heap_poll), where it holds no raw reference. It
+ * allocation's slow path (heap_poll), where it holds no raw reference (not
+ * a call nested in a callback: the outer call is half done). It
  * lets go of the mutex entirely, waits for the pause to end and takes the
  * heap back with the same holds (heap_let_go / heap_take_back). New callers
  * wait while a safepoint is pending, so a stream of short calls cannot
