@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from miniheap import HeapExhaustedError
+from miniheap import HeapExhaustedError, MiniheapError
 
 
 
@@ -268,3 +268,26 @@ def test_a_release_inside_a_listener_does_not_let_other_threads_into_the_busy_he
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd=root)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("0 "), done.stdout
+
+
+@pytest.mark.parametrize("collector, mapping", [("serial", "none"), ("zgc", "colored")])
+def test_a_listener_refused_a_change_is_told_in_pythons_words(make_heap, collector, mapping):
+    """The core's MH_E_BUSY sentence names its C calls (mh_verify, mh_nrefs...); a Python listener is
+    told what it may do in this API's terms, and those reads do work there."""
+    heap = make_heap("memfd", mapping, collector=collector)
+    a = heap.alloc(refs=2, data=8)
+    a.data[:2] = b"hi"
+    seen = []
+
+    def listener(event):
+        seen.append((bytes(a.data[:2]), len(a)))
+        heap.verify()
+        with pytest.raises(MiniheapError) as refused:
+            heap.alloc(refs=1, data=8)
+        seen.append(str(refused.value))
+
+    heap.gc_listeners.append(listener)
+    heap.collect(full=True)
+    assert seen[0] == (b"hi", 2)
+    assert "gc listener may read the heap (verify(), ref.data, len(ref), stats)" in seen[1], seen[1]
+    assert "mh_" not in seen[1]

@@ -93,6 +93,13 @@ def test_bad_alloc_arguments(make_heap, refs, data):
         heap.alloc(refs=refs, data=data)
 
 
+@pytest.mark.parametrize("refs", [-1, 2**20, 2**32])
+def test_alloc_names_the_real_limit_of_reference_slots(make_heap, refs):
+    """The header holds 20 bits of slot count: the message says 1048575, not the C call's 2**32-1."""
+    with pytest.raises(ValueError, match=r"refs must be an int from 0 to 1048575 \(the most reference slots"):
+        make_heap().alloc(refs=refs)
+
+
 def test_heap_used_in_a_forked_child_raises():
     heap = Heap(small_config())
     a = heap.alloc(refs=1, data=8)

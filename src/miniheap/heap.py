@@ -352,9 +352,11 @@ class Heap:
         return self._refcore.alloc(refs, data)
 
     def _raise_alloc(self, refs, data):
-        for name, value in (("refs", refs), ("data", data)):
-            if type(value) is not int or not 0 <= value < 1 << 32:
-                raise ValueError(f"alloc({name}={value!r}): {name} must be an int from 0 to 2**32-1")
+        # the limits of the object header (native/core/object.h) and of the C call's uint32_t
+        for name, value, most, what in (("refs", refs, (1 << 20) - 1, "the most reference slots an object has"),
+                                        ("data", data, (1 << 32) - 1, "payload bytes")):
+            if type(value) is not int or not 0 <= value <= most:
+                raise ValueError(f"alloc({name}={value!r}): {name} must be an int from 0 to {most} ({what})")
         self._raise()
 
     def collect(self, full=False):
@@ -637,6 +639,15 @@ class Heap:
         if code == lib.MH_E_NO_HANDLES:  # the core names its C call; a Python program drops Refs instead
             message = message.replace("(mh_release)", "(every live Ref holds one: drop the Refs you no "
                                                       "longer need, or call their release())")
+        if code == lib.MH_E_BUSY:  # the core's sentence names its C calls; say it in this API's words
+            if "on_gc" in message:
+                message = ("the heap is reporting a collection: a gc listener may read the heap (verify(), "
+                           "ref.data, len(ref), stats) and drop Refs, but not allocate, collect, store or "
+                           "load; do that after the listener has returned")
+            else:
+                message = ("the heap is busy with a collection: a backend's commit or uncommit ran code "
+                           "that called back into the heap (only stats may be read there, and Refs "
+                           "dropped); do that after the collection has returned")
         raise MiniheapError(message or f"miniheap error {code}")
 
 
